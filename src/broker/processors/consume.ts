@@ -1,0 +1,108 @@
+import { InvalidArgumentError, NotAMemberError } from '../../common/errors.js';
+import { validateName } from '../../common/names.js';
+import type { JoinGroupResponse, MessageRef, PullResponse, StartFrom, WireDeliveredMessage } from '../../protocol/commands.js';
+import { packBodies } from '../../protocol/message-codec.js';
+import type { BrokerContext, Processor, Session } from '../context.js';
+import { asObject, optInt, optString, reqInt } from '../validate.js';
+
+const MAX_PULL = 1024;
+const MAX_WAIT_MS = 120_000;
+
+/** JOIN_GROUP {group, subscriptions, startFrom?} → {memberId}. Every subscribed topic must exist. */
+export const joinGroup: Processor = async (ctx, session, { payload }) => {
+  const d = asObject(payload, 'JOIN_GROUP payload');
+  const groupName = validateName('group', d.group);
+  const subscriptions = asObject(d.subscriptions, 'subscriptions') as Record<string, unknown>;
+  const topics = Object.keys(subscriptions);
+  if (topics.length === 0) throw new InvalidArgumentError('subscriptions must name at least one topic');
+  const subs: Record<string, string> = {};
+  for (const topic of topics) {
+    ctx.topics.require(topic);
+    subs[topic] = optString(subscriptions, topic, `tag expression of ${topic}`) ?? '*';
+  }
+  const startFrom = parseStartFrom(d.startFrom);
+  const group = await ctx.groups.get(groupName);
+  const previous = session.memberships.get(groupName);
+  if (previous) group.leave(previous);
+  const memberId = `${session.clientId ?? 'client'}#${session.id}`;
+  await group.join({ id: memberId, clientId: session.clientId ?? '', address: session.address }, subs, startFrom);
+  session.memberships.set(groupName, memberId);
+  ctx.log('info', `consumer ${memberId} joined group ${groupName}`, { topics });
+  const reply: JoinGroupResponse = { memberId };
+  return { payload: reply };
+};
+
+/** LEAVE_GROUP {group}: its queues go to the others, its un-acked messages come back. */
+export const leaveGroup: Processor = (ctx, session, { payload }) => {
+  const groupName = validateName('group', asObject(payload, 'LEAVE_GROUP payload').group);
+  leaveAll(ctx, session, groupName);
+  return { payload: {} };
+};
+
+export function leaveAll(ctx: BrokerContext, session: Session, only?: string): void {
+  for (const [groupName, memberId] of session.memberships) {
+    if (only !== undefined && groupName !== only) continue;
+    ctx.groups.peek(groupName)?.leave(memberId);
+    session.memberships.delete(groupName);
+    ctx.log('info', `consumer ${memberId} left group ${groupName}`);
+  }
+}
+
+/** PULL {group, max, waitMs, invisibleMs?} → {messages} + bodies, held up to waitMs when empty. */
+export const pull: Processor = async (ctx, session, { payload }) => {
+  const d = asObject(payload, 'PULL payload');
+  const groupName = validateName('group', d.group);
+  const memberId = session.memberships.get(groupName);
+  if (!memberId) throw new NotAMemberError(`this connection has not joined group ${groupName}`, { context: { group: groupName } });
+  const max = optInt(d, 'max', 1, MAX_PULL, 32);
+  const waitMs = optInt(d, 'waitMs', 0, MAX_WAIT_MS, 0);
+  const invisibleMs = optInt(d, 'invisibleMs', 100, 12 * 3600_000, ctx.options.defaultInvisibleMs);
+  const group = await ctx.groups.get(groupName);
+  const deliveries = await group.pull(memberId, max, waitMs, invisibleMs);
+  const messages: WireDeliveredMessage[] = new Array(deliveries.length);
+  const bodies: Buffer[] = new Array(deliveries.length);
+  for (let i = 0; i < deliveries.length; i++) {
+    const { record: r, reconsumeTimes } = deliveries[i]!;
+    const m: WireDeliveredMessage = { id: r.msgId, t: r.topic, q: r.queueId, o: r.queueOffset, b: r.bornTimestamp, st: r.storeTimestamp, r: reconsumeTimes, n: r.body.length };
+    if (r.tag !== undefined) m.g = r.tag;
+    if (r.keys.length > 0) m.k = r.keys;
+    if (Object.keys(r.properties).length > 0) m.p = r.properties;
+    messages[i] = m;
+    bodies[i] = r.body;
+  }
+  const reply: PullResponse = { messages };
+  return { payload: reply, body: bodies.length > 0 ? packBodies(bodies) : undefined };
+};
+
+/** ACK {group, items}: processed. Accepted from any connection: an ack after a reconnect counts. */
+export const ack: Processor = async (ctx, _session, { payload }) => {
+  const d = asObject(payload, 'ACK payload');
+  const group = await ctx.groups.get(validateName('group', d.group));
+  for (const [topic, queueId, offset] of refs(d.items)) group.ack(topic, queueId, offset);
+  return { payload: {} };
+};
+
+/** NACK {group, items, reason?}: not consumed; each message is delivered again after a delay. */
+export const nack: Processor = async (ctx, _session, { payload }) => {
+  const d = asObject(payload, 'NACK payload');
+  const group = await ctx.groups.get(validateName('group', d.group));
+  for (const [topic, queueId, offset] of refs(d.items)) group.nack(topic, queueId, offset, ctx.options.nackDelayMs);
+  return { payload: {} };
+};
+
+function refs(items: unknown): MessageRef[] {
+  if (!Array.isArray(items)) throw new InvalidArgumentError('items must be an array of [topic, queueId, queueOffset]');
+  return items.map((item, i) => {
+    if (!Array.isArray(item) || item.length !== 3 || typeof item[0] !== 'string') {
+      throw new InvalidArgumentError(`items[${i}] must be [topic, queueId, queueOffset]`);
+    }
+    return [item[0], reqInt(item[1], `items[${i}] queueId`), reqInt(item[2], `items[${i}] queueOffset`)];
+  });
+}
+
+function parseStartFrom(value: unknown): StartFrom {
+  if (value === undefined || value === null || value === 'earliest') return 'earliest';
+  if (value === 'latest') return 'latest';
+  if (typeof value === 'number' && Number.isFinite(value) && value >= 0) return value;
+  throw new InvalidArgumentError(`startFrom must be 'earliest', 'latest' or a timestamp in ms, got ${JSON.stringify(value)}`);
+}

@@ -1,0 +1,60 @@
+import { InvalidArgumentError, MessageTooLargeError } from '../../common/errors.js';
+import type { SendResponse, WireOutgoingMessage } from '../../protocol/commands.js';
+import { splitBodies } from '../../protocol/message-codec.js';
+import { RecordType } from '../../storage/index.js';
+import type { RecordInput } from '../../storage/index.js';
+import type { Processor } from '../context.js';
+import { asObject, optString, optStringArray, optStringRecord, reqString } from '../validate.js';
+
+const MSG_ID = /^[\x21-\x7e]{1,64}$/;
+const MAX_BATCH = 10_000;
+
+/**
+ * SEND {messages} + bodies → {results}. All messages of one request are appended together: one
+ * write, one fsync wait, and the reply only after they are durable per flush mode.
+ */
+export const send: Processor = async (ctx, _session, { payload, body }) => {
+  const d = asObject(payload, 'SEND payload');
+  const messages = d.messages as WireOutgoingMessage[];
+  if (!Array.isArray(messages) || messages.length === 0 || messages.length > MAX_BATCH) {
+    throw new InvalidArgumentError(`messages must be an array of 1 to ${MAX_BATCH} entries`);
+  }
+  const bodies = splitBodies(body, messages.map((m) => asObject(m, 'message') as unknown as { n: number }));
+  const records: RecordInput[] = new Array(messages.length);
+  for (let i = 0; i < messages.length; i++) {
+    const m = messages[i] as unknown as Record<string, unknown>;
+    const topicName = reqString(m, 't', 'message topic');
+    const msgId = reqString(m, 'id', 'message id');
+    if (!MSG_ID.test(msgId)) throw new InvalidArgumentError(`message id must be 1-64 printable ASCII characters`);
+    const bodyBytes = bodies[i]!;
+    if (bodyBytes.length > ctx.options.maxMessageSize) {
+      throw new MessageTooLargeError(`message body of ${bodyBytes.length} bytes exceeds the limit of ${ctx.options.maxMessageSize}`, {
+        context: { topic: topicName, msgId, size: bodyBytes.length, limit: ctx.options.maxMessageSize },
+      });
+    }
+    const topic = ctx.topics.get(topicName) ?? (await ctx.topics.forSend(topicName));
+    const tag = optString(m, 'g', 'tag');
+    records[i] = {
+      type: RecordType.NORMAL,
+      topic: topic.name,
+      queueId: ctx.topics.selectQueue(topic, optString(m, 's', 'sharding key')),
+      msgId,
+      tag: tag === '' ? undefined : tag,
+      keys: optStringArray(m.k, 'keys'),
+      properties: optStringRecord(m.p, 'properties'),
+      body: bodyBytes,
+      bornTimestamp: typeof m.b === 'number' ? m.b : Date.now(),
+      reconsumeTimes: 0,
+    };
+  }
+  const results = await ctx.store.append(records);
+  const reply: SendResponse = {
+    results: results.map((r, i) => ({
+      msgId: records[i]!.msgId,
+      topic: records[i]!.topic,
+      queueId: records[i]!.queueId,
+      queueOffset: r.queueOffset,
+    })),
+  };
+  return { payload: reply };
+};

@@ -1,0 +1,1 @@
+export const BROKER_VERSION = '0.1.0';

@@ -1,0 +1,26 @@
+import { MalformedFrameError } from '../common/errors.js';
+
+/** Concatenates message bodies for a frame body; each message header entry records its length. */
+export function packBodies(bodies: readonly Uint8Array[]): Buffer {
+  if (bodies.length === 1) {
+    const b = bodies[0]!;
+    return Buffer.isBuffer(b) ? b : Buffer.from(b.buffer, b.byteOffset, b.length);
+  }
+  return Buffer.concat(bodies as Uint8Array[]);
+}
+
+/** Splits a frame body into per-message bodies (zero-copy views) using each entry's `n`. */
+export function splitBodies(body: Buffer, entries: readonly { n: number }[]): Buffer[] {
+  const out: Buffer[] = new Array(entries.length);
+  let pos = 0;
+  for (let i = 0; i < entries.length; i++) {
+    const n = entries[i]!.n;
+    if (!Number.isInteger(n) || n < 0 || pos + n > body.length) {
+      throw new MalformedFrameError(`message ${i} claims ${n} body bytes but the frame has ${body.length - pos} left`);
+    }
+    out[i] = body.subarray(pos, pos + n);
+    pos += n;
+  }
+  if (pos !== body.length) throw new MalformedFrameError(`frame body has ${body.length - pos} bytes not claimed by any message`);
+  return out;
+}
