@@ -1,0 +1,110 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { removeDir, runCli, startBrokerProcess, uniqueName } from '../helpers/broker-process.js';
+import type { BrokerProcess } from '../helpers/broker-process.js';
+
+let broker: BrokerProcess;
+let server: string[];
+
+beforeAll(async () => {
+  broker = await startBrokerProcess();
+  server = ['--server', broker.endpoints];
+});
+
+afterAll(async () => {
+  await broker?.stop();
+  if (broker) await removeDir(broker.dataDir);
+});
+
+describe('halfmq CLI', () => {
+  it('documents every command in --help', async () => {
+    const r = await runCli(['--help']);
+    expect(r.code).toBe(0);
+    for (const cmd of ['broker', 'topic', 'send', 'consume', 'group']) expect(r.stdout).toContain(cmd);
+  });
+
+  it('creates and lists topics, as text and JSON', async () => {
+    const topic = uniqueName('cli-topic');
+    const created = await runCli(['topic', 'create', topic, '--queues', '3', ...server]);
+    expect(created.code, created.stderr).toBe(0);
+    const list = await runCli(['topic', 'list', '--json', ...server]);
+    expect(list.code).toBe(0);
+    const topics = JSON.parse(list.stdout) as { name: string; queues: number }[];
+    expect(topics.find((t) => t.name === topic)).toMatchObject({ queues: 3 });
+    const text = await runCli(['topic', 'list', ...server]);
+    expect(text.stdout).toContain(topic);
+  });
+
+  it('sends with --count and consumes as JSON lines; a second run of the group continues', async () => {
+    const topic = uniqueName('cli-rt');
+    const group = uniqueName('cli-g');
+    const sent = await runCli(['send', '--topic', topic, '--body', 'hello', '--key', 'k1', '--tag', 'T1', '--property', 'a=1', '--property', 'b=two', '--count', '5', ...server]);
+    expect(sent.code, sent.stderr).toBe(0);
+    const ids = sent.stdout.trim().split('\n');
+    expect(ids).toHaveLength(5);
+    expect(new Set(ids).size).toBe(5);
+
+    const first = await runCli(['consume', '--topic', topic, '--group', group, '--count', '3', '--json', ...server]);
+    expect(first.code, first.stderr).toBe(0);
+    const lines = first.stdout.trim().split('\n').map((l) => JSON.parse(l) as Record<string, unknown>);
+    expect(lines).toHaveLength(3);
+    for (const m of lines) {
+      for (const field of ['msgId', 'topic', 'queueId', 'queueOffset', 'tag', 'keys', 'properties', 'body', 'bornTimestamp', 'storeTimestamp', 'reconsumeTimes']) {
+        expect(m, field).toHaveProperty(field);
+      }
+      expect(m.topic).toBe(topic);
+      expect(m.tag).toBe('T1');
+      expect(m.keys).toEqual(['k1']);
+      expect(m.properties).toMatchObject({ a: '1', b: 'two' });
+      expect(String(m.body)).toMatch(/^hello-[0-4]$/);
+      expect(ids).toContain(m.msgId);
+    }
+
+    const second = await runCli(['consume', '--topic', topic, '--group', group, '--count', '2', '--json', ...server]);
+    expect(second.code, second.stderr).toBe(0);
+    const rest = second.stdout.trim().split('\n').map((l) => JSON.parse(l) as { body: string });
+    const all = [...lines.map((m) => String(m.body)), ...rest.map((m) => m.body)].sort();
+    expect(all).toEqual(['hello-0', 'hello-1', 'hello-2', 'hello-3', 'hello-4']);
+  });
+
+  it('exits non-zero with a clear message when --count is not reached in time', async () => {
+    const topic = uniqueName('cli-empty');
+    await runCli(['topic', 'create', topic, ...server]);
+    const r = await runCli(['consume', '--topic', topic, '--group', uniqueName('g'), '--count', '1', '--timeout-ms', '500', ...server]);
+    expect(r.code).not.toBe(0);
+    expect(r.stderr.toLowerCase()).toContain('timed out');
+    expect(r.stderr).not.toMatch(/\n\s+at /); // no stack trace
+  });
+
+  it('prints one clear line and exits non-zero for an unknown topic, a bad flag, and a broker that is down', async () => {
+    const unknown = await runCli(['consume', '--topic', uniqueName('nope'), '--group', 'g', '--count', '1', ...server]);
+    expect(unknown.code).not.toBe(0);
+    expect(unknown.stderr).toMatch(/does not exist/);
+    expect(unknown.stderr.trim().split('\n')).toHaveLength(1);
+
+    const badFlag = await runCli(['send', '--topic', 't', '--body', 'x', '--count', 'many', ...server]);
+    expect(badFlag.code).not.toBe(0);
+    expect(badFlag.stderr).not.toMatch(/\n\s+at /);
+
+    const down = await runCli(['topic', 'list', '--server', '127.0.0.1:1']);
+    expect(down.code).not.toBe(0);
+    expect(down.stderr).toMatch(/127\.0\.0\.1:1/);
+    expect(down.stderr.trim().split('\n')).toHaveLength(1);
+  });
+
+  it('takes the server from HALFMQ_SERVER', async () => {
+    const r = await runCli(['topic', 'list', '--json'], { env: { HALFMQ_SERVER: broker.endpoints } });
+    expect(r.code, r.stderr).toBe(0);
+    expect(() => JSON.parse(r.stdout)).not.toThrow();
+  });
+
+  it('shows group status with lag', async () => {
+    const topic = uniqueName('cli-lag');
+    const group = uniqueName('g');
+    await runCli(['send', '--topic', topic, '--body', 'x', '--count', '4', ...server]);
+    await runCli(['consume', '--topic', topic, '--group', group, '--count', '1', ...server]);
+    const r = await runCli(['group', 'status', group, '--json', ...server]);
+    expect(r.code, r.stderr).toBe(0);
+    const status = JSON.parse(r.stdout) as { totalLag: number };
+    expect(status.totalLag).toBe(3);
+  });
+});
