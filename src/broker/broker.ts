@@ -50,7 +50,8 @@ export class Broker {
       log,
     });
     const r = store.recovery;
-    log('info', `storage opened (${r.cleanShutdown ? 'clean shutdown' : 'recovered after crash'}): ${r.scannedRecords} records checked, ${r.redispatched} re-dispatched, ${r.truncatedBytes} bytes truncated in ${r.durationMs} ms`);
+    const how = r.cleanShutdown ? 'clean shutdown' : r.scannedRecords === 0 && r.truncatedBytes === 0 ? 'nothing to recover' : 'recovered after crash';
+    log('info', `storage opened (${how}): ${r.scannedRecords} records checked, ${r.redispatched} re-dispatched, ${r.truncatedBytes} bytes truncated in ${r.durationMs} ms`);
     let metadata: MetadataStore;
     try {
       metadata = await MetadataStore.open(options.dataDir);

@@ -61,9 +61,13 @@ export class TopicManager {
     return (await this.create(name, this.defaultQueues)).config;
   }
 
-  /** Creates a topic, or grows its queue count; idempotent for the same count. */
-  async create(name: string, queues: number = this.defaultQueues): Promise<{ config: TopicConfig; created: boolean }> {
+  /**
+   * Creates a topic, or grows its queue count; idempotent for the same count. Without a count an
+   * existing topic is left as it is and a new one gets the default.
+   */
+  async create(name: string, requested?: number): Promise<{ config: TopicConfig; created: boolean }> {
     validateName('topic', name);
+    const queues = requested ?? this.metadata.getTopic(name)?.queues ?? this.defaultQueues;
     if (!Number.isInteger(queues) || queues < 1 || queues > MAX_QUEUES) {
       throw new InvalidArgumentError(`queue count must be an integer from 1 to ${MAX_QUEUES}, got ${queues}`, { context: { topic: name, queues } });
     }

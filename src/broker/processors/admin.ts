@@ -15,7 +15,7 @@ function topicInfo(ctx: BrokerContext, config: TopicConfig): TopicInfo {
 export const createTopic: Processor = async (ctx, _session, { payload }) => {
   const d = asObject(payload, 'CREATE_TOPIC payload');
   const name = validateName('topic', d.name);
-  const queues = optInt(d, 'queues', 1, MAX_QUEUES, ctx.options.defaultQueues);
+  const queues = d.queues === undefined || d.queues === null ? undefined : optInt(d, 'queues', 1, MAX_QUEUES, 0);
   const { config, created } = await ctx.topics.create(name, queues);
   if (created) ctx.log('info', `topic ${name} created with ${config.queues} queues`);
   const reply: CreateTopicResponse = { topic: topicInfo(ctx, config), created };

@@ -1,0 +1,13 @@
+/** The client SDK's public surface (re-exported from the package root). */
+export { Producer } from './producer.js';
+export type { ProducerOptions, ProducerState } from './producer.js';
+export { PushConsumer } from './push-consumer.js';
+export type { MessageHandler, PushConsumerEvents, PushConsumerOptions, PushConsumerState } from './push-consumer.js';
+export { SimpleConsumer } from './simple-consumer.js';
+export type { SimpleConsumerOptions, SimpleConsumerState } from './simple-consumer.js';
+export { Admin } from './admin.js';
+export type { AdminOptions, AdminState } from './admin.js';
+export type { AckTarget, ConsumerOptions, StartFrom } from './group-member.js';
+export type { ClientOptions } from './connection.js';
+export { parseEndpoint, formatEndpoint } from './endpoint.js';
+export type { Endpoint } from './endpoint.js';

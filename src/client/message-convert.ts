@@ -1,0 +1,107 @@
+import { InvalidArgumentError, MessageTooLargeError } from '../common/errors.js';
+import { normalizeKeys } from '../common/message.js';
+import { validateName } from '../common/names.js';
+import type { Message, ReceivedMessage, SendResult } from '../common/message.js';
+import type { WireDeliveredMessage, WireOutgoingMessage } from '../protocol/commands.js';
+
+/**
+ * Conversions between the SDK's message shapes and the wire's short-keyed ones, plus the checks a
+ * message must pass before it is sent. Checking here means a bad message fails fast with a clear
+ * error instead of a round trip (and, for oversize bodies, instead of a wasted upload).
+ */
+
+/** A message ready for the wire: its header entry and its encoded body. */
+export interface EncodedMessage {
+  wire: WireOutgoingMessage;
+  body: Buffer;
+}
+
+/**
+ * Checks the shape of a message (everything but the size limit, which needs the broker's
+ * HELLO answer). Throws InvalidArgumentError naming the offending field.
+ */
+export function validateMessage(message: unknown, label = 'message'): asserts message is Message {
+  if (message === null || typeof message !== 'object' || Array.isArray(message)) {
+    throw new InvalidArgumentError(`${label} must be an object with topic and body`);
+  }
+  const m = message as Record<string, unknown>;
+  if (typeof m.topic !== 'string' || m.topic.trim() === '') {
+    throw new InvalidArgumentError(`${label}.topic must be a non-empty string`);
+  }
+  validateName('topic', m.topic);
+  if (typeof m.body !== 'string' && !(m.body instanceof Uint8Array)) {
+    throw new InvalidArgumentError(`${label}.body must be a string or a Uint8Array`);
+  }
+  if (m.tag !== undefined && typeof m.tag !== 'string') throw new InvalidArgumentError(`${label}.tag must be a string`);
+  if (typeof m.tag === 'string' && m.tag.includes('||')) {
+    // `||` separates tags in subscription expressions; such a tag could never be subscribed to.
+    throw new InvalidArgumentError(`${label}.tag must not contain "||"`);
+  }
+  if (m.keys !== undefined) {
+    const ok = typeof m.keys === 'string' || (Array.isArray(m.keys) && m.keys.every((k) => typeof k === 'string'));
+    if (!ok) throw new InvalidArgumentError(`${label}.keys must be a string or an array of strings`);
+  }
+  if (m.properties !== undefined) {
+    if (m.properties === null || typeof m.properties !== 'object' || Array.isArray(m.properties)) {
+      throw new InvalidArgumentError(`${label}.properties must be an object of string values`);
+    }
+    for (const [k, v] of Object.entries(m.properties)) {
+      if (typeof v !== 'string') throw new InvalidArgumentError(`${label}.properties.${k} must be a string`);
+    }
+  }
+  if (m.shardingKey !== undefined && typeof m.shardingKey !== 'string') {
+    throw new InvalidArgumentError(`${label}.shardingKey must be a string`);
+  }
+}
+
+export function encodeBody(body: string | Uint8Array): Buffer {
+  if (typeof body === 'string') return Buffer.from(body, 'utf8');
+  return Buffer.isBuffer(body) ? body : Buffer.from(body.buffer, body.byteOffset, body.byteLength);
+}
+
+/**
+ * Validates and encodes one message. `maxMessageSize` is the broker's limit from HELLO; an
+ * oversize body throws MessageTooLargeError without anything being sent.
+ */
+export function encodeMessage(message: Message, msgId: string, maxMessageSize: number, now: number = Date.now()): EncodedMessage {
+  validateMessage(message);
+  const body = encodeBody(message.body);
+  if (body.length > maxMessageSize) {
+    throw new MessageTooLargeError(`message body of ${body.length} bytes exceeds the limit of ${maxMessageSize} bytes`, {
+      context: { topic: message.topic, size: body.length, maxMessageSize },
+    });
+  }
+  const wire: WireOutgoingMessage = { t: message.topic, id: msgId, n: body.length, b: now };
+  if (message.tag !== undefined && message.tag !== '') wire.g = message.tag;
+  const keys = normalizeKeys(message.keys);
+  if (keys.length > 0) wire.k = keys;
+  if (message.properties && Object.keys(message.properties).length > 0) wire.p = { ...message.properties };
+  if (message.shardingKey !== undefined && message.shardingKey !== '') wire.s = message.shardingKey;
+  return { wire, body };
+}
+
+export function toSendResult(result: { msgId: string; topic: string; queueId: number; queueOffset: number }): SendResult {
+  return { msgId: result.msgId, topic: result.topic, queueId: result.queueId, queueOffset: result.queueOffset };
+}
+
+export function toReceivedMessage(wire: WireDeliveredMessage, body: Buffer): ReceivedMessage {
+  const message: ReceivedMessage = {
+    msgId: wire.id,
+    topic: wire.t,
+    queueId: wire.q,
+    queueOffset: wire.o,
+    keys: wire.k ?? [],
+    properties: wire.p ?? {},
+    body,
+    bornTimestamp: wire.b,
+    storeTimestamp: wire.st,
+    reconsumeTimes: wire.r ?? 0,
+  };
+  if (wire.g !== undefined && wire.g !== '') message.tag = wire.g;
+  return message;
+}
+
+/** The [topic, queueId, queueOffset] triple ACK and NACK identify a delivery by. */
+export function messageRef(message: Pick<ReceivedMessage, 'topic' | 'queueId' | 'queueOffset'>): [string, number, number] {
+  return [message.topic, message.queueId, message.queueOffset];
+}

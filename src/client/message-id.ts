@@ -1,0 +1,30 @@
+import { randomBytes } from 'node:crypto';
+
+/**
+ * Message ids are made by the producer so a retried send keeps its id (consumers dedupe by it).
+ * 32 hex chars = 16 bytes:
+ *
+ *   0..5    process prefix   random per process: two processes never share a sequence
+ *   6..11   time             milliseconds since the epoch (48 bits, good until the year 10889)
+ *   12..15  counter          per process, wraps at 2^32
+ *
+ * Uniqueness within a process comes from the counter (4 billion ids before it repeats, and then
+ * with a later time); across processes from the 48-bit random prefix. Ids sort by time within a
+ * process, which makes logs easier to read.
+ *
+ * The prefix and counter are the only module-global mutable state in the client, by design.
+ */
+const PROCESS_PREFIX = randomBytes(6).toString('hex');
+let counter = randomBytes(4).readUInt32BE(0);
+
+export const MESSAGE_ID_PATTERN = /^[0-9a-f]{32}$/;
+
+export function createMessageId(now: number = Date.now()): string {
+  counter = (counter + 1) >>> 0;
+  const time = Math.max(0, Math.floor(now)) % 2 ** 48;
+  return PROCESS_PREFIX + time.toString(16).padStart(12, '0') + counter.toString(16).padStart(8, '0');
+}
+
+export function isMessageId(value: unknown): value is string {
+  return typeof value === 'string' && MESSAGE_ID_PATTERN.test(value);
+}

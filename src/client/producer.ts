@@ -1,0 +1,172 @@
+import { IllegalStateError, InternalError, InvalidArgumentError } from '../common/errors.js';
+import type { Message, SendResult } from '../common/message.js';
+import { validateName } from '../common/names.js';
+import { Command } from '../protocol/commands.js';
+import type { SendRequest, SendResponse } from '../protocol/commands.js';
+import { packBodies } from '../protocol/message-codec.js';
+import { Connection } from './connection.js';
+import type { ClientOptions } from './connection.js';
+import { createMessageId } from './message-id.js';
+import { encodeMessage, toSendResult, validateMessage } from './message-convert.js';
+import type { EncodedMessage } from './message-convert.js';
+
+export interface ProducerOptions extends ClientOptions {
+  /** Producer group, announced in HELLO (the broker asks a live member of it about transactions). */
+  group?: string;
+  /** Resends after a retriable failure, with the same message ids. Default 2. */
+  sendRetries?: number;
+  /** How long to wait for the broker to store a send. Default 30 s. */
+  sendTimeoutMs?: number;
+}
+
+/** idle (not connected yet) → running → closed */
+export type ProducerState = 'idle' | 'running' | 'closed';
+
+// Room left in a frame for the msgpack header around the per-message entries.
+const FRAME_SLACK_BYTES = 64 * 1024;
+const DEFAULT_SEND_RETRIES = 2;
+
+/**
+ * Sends messages to a halfmq broker. `send` resolves once the broker has stored the message
+ * (durably, per the broker's flush mode) and says where it landed.
+ *
+ * Delivery is at-least-once: after a retriable failure (connection lost, timeout, broker busy) the
+ * same message is sent again with the same `msgId`, so a message whose first attempt was in fact
+ * stored may be stored twice. Consumers dedupe by `msgId`.
+ *
+ * `start()` connects eagerly (and so reports a wrong address early); sending without it connects
+ * lazily. After `shutdown()` every call fails with IllegalStateError.
+ *
+ * @example
+ * const producer = new Producer({ endpoints: '127.0.0.1:9876' });
+ * await producer.start();
+ * const { msgId, queueId } = await producer.send({ topic: 'orders', body: 'hello', tag: 'created' });
+ * await producer.shutdown();
+ */
+export class Producer {
+  private readonly connection: Connection;
+  private readonly sendRetries: number;
+  private readonly sendTimeoutMs: number | undefined;
+  private currentState: ProducerState = 'idle';
+
+  constructor(options: ProducerOptions) {
+    if (options?.group !== undefined) validateName('group', options.group);
+    const retries = options?.sendRetries ?? DEFAULT_SEND_RETRIES;
+    if (!Number.isInteger(retries) || retries < 0) throw new InvalidArgumentError('sendRetries must be a non-negative integer');
+    this.connection = new Connection({ ...options, ...(options.group !== undefined ? { producerGroup: options.group } : {}) });
+    this.sendRetries = retries;
+    this.sendTimeoutMs = options.sendTimeoutMs;
+  }
+
+  get state(): ProducerState {
+    return this.currentState;
+  }
+
+  get clientId(): string {
+    return this.connection.clientId;
+  }
+
+  /** Connects to the broker (HELLO). Fails with ConnectionFailedError when it cannot be reached. */
+  async start(): Promise<void> {
+    this.assertOpen();
+    await this.connection.connect();
+    if (this.currentState === 'idle') this.currentState = 'running';
+  }
+
+  /** Sends one message and resolves once it is stored. */
+  async send(message: Message): Promise<SendResult> {
+    this.assertOpen();
+    validateMessage(message);
+    const [result] = await this.sendValidated([message]);
+    return result!;
+  }
+
+  /**
+   * Sends many messages in one request (one storage flush for all of them, split into several
+   * requests only if they would not fit in one frame). Results are in the order of `messages`.
+   */
+  async sendBatch(messages: readonly Message[]): Promise<SendResult[]> {
+    this.assertOpen();
+    if (!Array.isArray(messages)) throw new InvalidArgumentError('sendBatch expects an array of messages');
+    messages.forEach((m, i) => validateMessage(m, `messages[${i}]`));
+    if (messages.length === 0) return [];
+    return this.sendValidated(messages);
+  }
+
+  /**
+   * Fire and forget: the message is written to the connection and no answer is awaited, so its
+   * loss (broker crash, full disk) goes unnoticed. Resolves when written. Its msgId is returned.
+   */
+  async sendOneway(message: Message): Promise<string> {
+    this.assertOpen();
+    validateMessage(message);
+    const hello = await this.connection.connect();
+    const encoded = encodeMessage(message, createMessageId(), hello.maxMessageSize);
+    const request: SendRequest = { messages: [encoded.wire] };
+    await this.connection.sendOneway(Command.SEND, request, encoded.body);
+    this.currentState = this.currentState === 'idle' ? 'running' : this.currentState;
+    return encoded.wire.id;
+  }
+
+  /** Closes the connection. Sends still in flight fail. Idempotent. */
+  async shutdown(): Promise<void> {
+    if (this.currentState === 'closed') return;
+    this.currentState = 'closed';
+    await this.connection.close();
+  }
+
+  private async sendValidated(messages: readonly Message[]): Promise<SendResult[]> {
+    const hello = await this.connection.connect();
+    if (this.currentState === 'idle') this.currentState = 'running';
+    const now = Date.now();
+    const encoded = messages.map((m) => encodeMessage(m, createMessageId(now), hello.maxMessageSize, now));
+    const chunks = chunkByFrameSize(encoded, hello.maxFrameSize - FRAME_SLACK_BYTES);
+    const results = await Promise.all(chunks.map((chunk) => this.sendChunk(chunk)));
+    return results.flat();
+  }
+
+  private async sendChunk(chunk: EncodedMessage[]): Promise<SendResult[]> {
+    const request: SendRequest = { messages: chunk.map((e) => e.wire) };
+    // The same request (same ids) is resent on retriable errors: duplicates are possible by design.
+    const reply = await this.connection.request<SendResponse>(Command.SEND, request, packBodies(chunk.map((e) => e.body)), {
+      retries: this.sendRetries,
+      ...(this.sendTimeoutMs !== undefined ? { timeoutMs: this.sendTimeoutMs } : {}),
+    });
+    const results = reply.payload.results;
+    if (!Array.isArray(results) || results.length !== chunk.length) {
+      throw new InternalError(`broker answered a send of ${chunk.length} messages with ${Array.isArray(results) ? results.length : 'no'} results`);
+    }
+    return results.map(toSendResult);
+  }
+
+  private assertOpen(): void {
+    if (this.currentState === 'closed') throw new IllegalStateError('producer was shut down');
+  }
+}
+
+/** Splits encoded messages into groups whose bodies and header entries fit one frame. */
+export function chunkByFrameSize(encoded: EncodedMessage[], budget: number): EncodedMessage[][] {
+  const chunks: EncodedMessage[][] = [];
+  let current: EncodedMessage[] = [];
+  let size = 0;
+  for (const e of encoded) {
+    const cost = e.body.length + estimateEntryBytes(e);
+    if (current.length > 0 && size + cost > budget) {
+      chunks.push(current);
+      current = [];
+      size = 0;
+    }
+    current.push(e);
+    size += cost;
+  }
+  if (current.length > 0) chunks.push(current);
+  return chunks;
+}
+
+function estimateEntryBytes(e: EncodedMessage): number {
+  const w = e.wire;
+  let n = 64 + w.t.length + w.id.length + (w.g?.length ?? 0) + (w.s?.length ?? 0);
+  for (const k of w.k ?? []) n += k.length + 2;
+  for (const [k, v] of Object.entries(w.p ?? {})) n += k.length + v.length + 4;
+  return n;
+}

@@ -1,0 +1,65 @@
+/**
+ * halfmq's public API. Everything a user imports comes from here; internals (Connection, codecs,
+ * storage) are deliberately not re-exported.
+ */
+export {
+  Admin,
+  Producer,
+  PushConsumer,
+  SimpleConsumer,
+} from './client/index.js';
+export type {
+  AckTarget,
+  AdminOptions,
+  AdminState,
+  ClientOptions,
+  ConsumerOptions,
+  MessageHandler,
+  ProducerOptions,
+  ProducerState,
+  PushConsumerEvents,
+  PushConsumerOptions,
+  PushConsumerState,
+  SimpleConsumerOptions,
+  SimpleConsumerState,
+} from './client/index.js';
+
+export type { Message, ReceivedMessage, SendResult } from './common/message.js';
+export type {
+  CreateTopicResponse,
+  GroupMemberInfo,
+  GroupQueueInfo,
+  GroupStatus,
+  StartFrom,
+  TopicInfo,
+} from './protocol/commands.js';
+
+export {
+  ERROR_TABLE,
+  HalfmqError,
+  isRetriable,
+  InvalidArgumentError,
+  MalformedFrameError,
+  FrameTooLargeError,
+  UnknownCommandError,
+  UnsupportedVersionError,
+  MessageTooLargeError,
+  TopicNotFoundError,
+  TopicExistsError,
+  NotAMemberError,
+  IllegalStateError,
+  ConnectionFailedError,
+  ConnectionClosedError,
+  TimeoutError,
+  BrokerBusyError,
+  ShuttingDownError,
+  StorageError,
+  CorruptDataError,
+  DiskFullError,
+  InternalError,
+} from './common/errors.js';
+export type { ErrorCode, ErrorOptions } from './common/errors.js';
+export type { BackoffOptions } from './common/backoff.js';
+
+export { startBroker } from './broker/index.js';
+export type { BrokerHandle, BrokerOptions } from './broker/index.js';

@@ -1,0 +1,385 @@
+import { mkdir } from 'node:fs/promises';
+import { join } from 'node:path';
+import { CorruptDataError, InvalidArgumentError, StorageError } from '../common/errors.js';
+import { listOffsetFiles, fsyncDir } from './fs-util.js';
+import { decodeRecord, MIN_RECORD_SIZE, readU64, STORE_TIMESTAMP_AT } from './record-codec.js';
+import { Segment } from './segment.js';
+import type { StoreStats, StoredRecord } from './types.js';
+
+export interface CommitLogOptions {
+  dir: string;
+  segmentSize: number;
+  flush: 'sync' | 'async';
+  flushIntervalMs: number;
+}
+
+/** Where a record lives: its physical offset and whole size (what a consume-queue entry holds). */
+export interface RecordLocation {
+  offset: number;
+  size: number;
+}
+
+/** One positional read that covers several records of the same segment. */
+export interface ReadGroup {
+  segment: Segment;
+  position: number;
+  length: number;
+  locations: RecordLocation[];
+}
+
+interface Placement {
+  segment: Segment;
+  position: number;
+  buffer: Buffer;
+}
+
+interface WriteRequest<T> {
+  placements: Placement[];
+  payload: T;
+  resolve: () => void;
+  reject: (err: unknown) => void;
+}
+
+/** Reads of records close together are merged into one read of at most this many bytes. */
+export const MAX_COALESCED_READ = 1024 * 1024;
+const FIRST_READ = 4096;
+
+/**
+ * The commit log: one append-only sequence of segments shared by all topics. Offsets are handed out
+ * synchronously by `append` in call order; a single writer loop writes them strictly in offset order.
+ * Group commit: requests that arrive while a write+fdatasync runs are written together by the next
+ * round (one writev per segment run, one fdatasync per touched segment). When a round is durable
+ * per flush mode, `onDurable` is called synchronously with the payloads in log order, then the
+ * append promises resolve — so the dispatcher runs before any producer is acknowledged.
+ */
+export class CommitLog<T> {
+  readonly stats: StoreStats = { appends: 0, records: 0, bytes: 0, writes: 0, fsyncs: 0 };
+  private readonly options: CommitLogOptions;
+  private readonly onDurable: (payloads: T[]) => void;
+  private readonly segments: Segment[];
+  private queue: WriteRequest<T>[] = [];
+  private running = false;
+  private idleWaiters: (() => void)[] = [];
+  private readonly dirty = new Set<Segment>();
+  private flushTimer: NodeJS.Timeout | undefined;
+  private syncChain: Promise<void> = Promise.resolve();
+  private pendingSyncs = 0;
+  private failure: StorageError | undefined;
+  private closed = false;
+
+  private constructor(options: CommitLogOptions, segments: Segment[], onDurable: (payloads: T[]) => void) {
+    this.options = options;
+    this.segments = segments;
+    this.onDurable = onDurable;
+  }
+
+  static async open<T>(options: CommitLogOptions, onDurable: (payloads: T[]) => void): Promise<CommitLog<T>> {
+    await mkdir(options.dir, { recursive: true });
+    const starts = await listOffsetFiles(options.dir);
+    const segments = await Promise.all(starts.map((s) => Segment.openExisting(options.dir, s)));
+    return new CommitLog(options, segments, onDurable);
+  }
+
+  /** Starts the periodic fdatasync of async mode. Called once recovery is done. */
+  startFlushing(): void {
+    if (this.options.flush !== 'async' || this.flushTimer !== undefined) return;
+    this.flushTimer = setInterval(() => {
+      if (this.pendingSyncs > 0 || this.dirty.size === 0) return;
+      this.sync().catch(() => undefined); // a failure is recorded in this.failure and surfaces on append
+    }, this.options.flushIntervalMs);
+    this.flushTimer.unref();
+  }
+
+  get segmentList(): readonly Segment[] {
+    return this.segments;
+  }
+
+  get firstOffset(): number {
+    return this.segments.length === 0 ? 0 : this.segments[0].start;
+  }
+
+  /** End of the bytes handed out so far (the next record goes here or into a new segment). */
+  get endOffset(): number {
+    const tail = this.segments.at(-1);
+    return tail === undefined ? 0 : tail.start + tail.allocated;
+  }
+
+  get failed(): StorageError | undefined {
+    return this.failure;
+  }
+
+  /**
+   * Assigns physical offsets to `buffers` (contiguous unless a segment roll intervenes) and queues
+   * them for the writer. `makePayload` receives the offsets and builds what `onDurable` will get.
+   */
+  append(buffers: Buffer[], makePayload: (offsets: number[]) => T): { offsets: number[]; durable: Promise<void> } {
+    if (this.failure !== undefined) throw this.failure;
+    if (this.closed) throw new StorageError('commit log is closed');
+    const placements = this.place(buffers);
+    const offsets = placements.map((p) => p.segment.start + p.position);
+    const payload = makePayload(offsets);
+    const durable = new Promise<void>((resolve, reject) => {
+      this.queue.push({ placements, payload, resolve, reject });
+    });
+    this.stats.appends++;
+    this.stats.records += buffers.length;
+    if (!this.running) {
+      this.running = true;
+      // Deferred so every append issued in the same tick joins the first round.
+      queueMicrotask(() => void this.writeLoop());
+    }
+    return { offsets, durable };
+  }
+
+  private place(buffers: Buffer[]): Placement[] {
+    const { segmentSize } = this.options;
+    let total = 0;
+    for (const b of buffers) {
+      if (b.length > segmentSize) {
+        throw new InvalidArgumentError(`record of ${b.length} bytes exceeds the segment size ${segmentSize}`);
+      }
+      total += b.length;
+    }
+    let segment = this.segments.at(-1);
+    // Keep one call's records contiguous when they fit in a fresh segment.
+    if (segment !== undefined && segment.allocated > 0 && segment.allocated + total > segmentSize && total <= segmentSize) {
+      segment = this.roll();
+    }
+    const placements: Placement[] = [];
+    for (const buffer of buffers) {
+      if (segment === undefined || (segment.allocated > 0 && segment.allocated + buffer.length > segmentSize)) {
+        segment = this.roll();
+      }
+      placements.push({ segment, position: segment.allocated, buffer });
+      segment.allocated += buffer.length;
+    }
+    return placements;
+  }
+
+  private roll(): Segment {
+    const tail = this.segments.at(-1);
+    const start = tail === undefined ? 0 : Math.max(tail.start + this.options.segmentSize, tail.start + tail.allocated);
+    const segment = Segment.createLazily(this.options.dir, start);
+    this.segments.push(segment);
+    return segment;
+  }
+
+  private async writeLoop(): Promise<void> {
+    while (this.queue.length > 0) {
+      const batch = this.queue;
+      this.queue = [];
+      if (this.failure !== undefined) {
+        for (const r of batch) r.reject(this.failure);
+        continue;
+      }
+      try {
+        const touched = await this.writeBatch(batch);
+        if (this.options.flush === 'sync') {
+          for (const segment of touched) {
+            await segment.datasync();
+            this.stats.fsyncs++;
+          }
+        } else {
+          for (const segment of touched) this.dirty.add(segment);
+        }
+        this.onDurable(batch.map((r) => r.payload));
+      } catch (cause) {
+        this.failure ??= new StorageError('commit-log write failed; the store refuses further appends', { cause });
+        for (const r of batch) r.reject(this.failure);
+        continue;
+      }
+      for (const r of batch) r.resolve();
+    }
+    this.running = false;
+    const waiters = this.idleWaiters;
+    this.idleWaiters = [];
+    for (const w of waiters) w();
+  }
+
+  /** One writev per run of contiguous placements in the same segment. */
+  private async writeBatch(batch: WriteRequest<T>[]): Promise<Segment[]> {
+    const touched: Segment[] = [];
+    let run: Buffer[] = [];
+    let runSegment: Segment | undefined;
+    let runStart = 0;
+    let runEnd = 0;
+    const flushRun = async (): Promise<void> => {
+      if (runSegment === undefined || run.length === 0) return;
+      this.stats.bytes += await runSegment.writev(run, runStart);
+      this.stats.writes++;
+      if (touched.at(-1) !== runSegment) touched.push(runSegment);
+      run = [];
+    };
+    for (const request of batch) {
+      for (const p of request.placements) {
+        if (p.segment !== runSegment || p.position !== runEnd) {
+          await flushRun();
+          runSegment = p.segment;
+          runStart = p.position;
+          runEnd = p.position;
+        }
+        run.push(p.buffer);
+        runEnd += p.buffer.length;
+      }
+    }
+    await flushRun();
+    return touched;
+  }
+
+  /** Resolves when every append queued so far has been written (or failed). */
+  drain(): Promise<void> {
+    if (!this.running && this.queue.length === 0) return Promise.resolve();
+    return new Promise((resolve) => this.idleWaiters.push(resolve));
+  }
+
+  /**
+   * fdatasyncs every segment written before this call and not synced since (async mode; sync mode
+   * leaves nothing dirty). Serialised, so a sync already running cannot stand in for this one.
+   */
+  sync(): Promise<void> {
+    this.pendingSyncs++;
+    const run = this.syncChain
+      .catch(() => undefined)
+      .then(() => this.syncDirty())
+      .finally(() => {
+        this.pendingSyncs--;
+      });
+    this.syncChain = run;
+    return run;
+  }
+
+  private async syncDirty(): Promise<void> {
+    const segments = [...this.dirty];
+    this.dirty.clear();
+    try {
+      for (const segment of segments) {
+        await segment.datasync();
+        this.stats.fsyncs++;
+      }
+    } catch (cause) {
+      this.failure ??= new StorageError('commit-log fdatasync failed; the store refuses further appends', { cause });
+      throw this.failure;
+    }
+  }
+
+  segmentFor(offset: number): Segment | undefined {
+    let lo = 0;
+    let hi = this.segments.length - 1;
+    let found: Segment | undefined;
+    while (lo <= hi) {
+      const mid = (lo + hi) >>> 1;
+      if (this.segments[mid].start <= offset) {
+        found = this.segments[mid];
+        lo = mid + 1;
+      } else {
+        hi = mid - 1;
+      }
+    }
+    return found;
+  }
+
+  private locate(offset: number, minLength: number): { segment: Segment; position: number } {
+    const segment = this.segmentFor(offset);
+    const position = segment === undefined ? -1 : offset - segment.start;
+    if (segment === undefined || position + minLength > segment.written) {
+      throw new InvalidArgumentError(`no written record at physical offset ${offset}`, { context: { physicalOffset: offset } });
+    }
+    return { segment, position };
+  }
+
+  async readAt(offset: number): Promise<StoredRecord> {
+    const { segment, position } = this.locate(offset, MIN_RECORD_SIZE);
+    const first = await segment.read(position, Math.min(FIRST_READ, segment.written - position));
+    const size = first.readUInt32LE(0);
+    if (size <= first.length) return decodeRecord(first, offset, 0, size < first.length);
+    if (size < MIN_RECORD_SIZE || position + size > segment.written) {
+      throw new CorruptDataError(`commit-log record at ${offset}: bad size ${size}`, { context: { physicalOffset: offset } });
+    }
+    const rest = await segment.read(position + first.length, size - first.length);
+    return decodeRecord(Buffer.concat([first, rest], size), offset);
+  }
+
+  /** The store timestamp of the record at `offset`, read from its header alone. */
+  async readStoreTimestamp(offset: number): Promise<number> {
+    const { segment, position } = this.locate(offset, MIN_RECORD_SIZE);
+    const header = await segment.read(position + STORE_TIMESTAMP_AT, 8);
+    return readU64(header, 0);
+  }
+
+  /** Groups locations (ascending) into reads of at most MAX_COALESCED_READ bytes each. */
+  planReads(locations: RecordLocation[]): ReadGroup[] {
+    const groups: ReadGroup[] = [];
+    let current: ReadGroup | undefined;
+    for (const loc of locations) {
+      const end = loc.offset + loc.size;
+      if (
+        current !== undefined &&
+        loc.offset >= current.segment.start + current.position &&
+        end <= current.segment.start + current.segment.written &&
+        end - (current.segment.start + current.position) <= MAX_COALESCED_READ
+      ) {
+        current.length = Math.max(current.length, end - (current.segment.start + current.position));
+        current.locations.push(loc);
+        continue;
+      }
+      const { segment, position } = this.locate(loc.offset, loc.size);
+      current = { segment, position, length: loc.size, locations: [loc] };
+      groups.push(current);
+    }
+    return groups;
+  }
+
+  async readGroup(group: ReadGroup): Promise<StoredRecord[]> {
+    const buf = await group.segment.read(group.position, group.length);
+    const base = group.segment.start + group.position;
+    const shared = group.locations.length > 1;
+    return group.locations.map((loc) => {
+      const at = loc.offset - base;
+      if (at + loc.size > buf.length || buf.readUInt32LE(at) !== loc.size) {
+        throw new CorruptDataError(`commit-log record at ${loc.offset} does not match its queue entry`, {
+          context: { physicalOffset: loc.offset, expectedSize: loc.size },
+        });
+      }
+      return decodeRecord(buf, loc.offset, at, shared);
+    });
+  }
+
+  async readRecords(locations: RecordLocation[]): Promise<StoredRecord[]> {
+    const groups = await Promise.all(this.planReads(locations).map((g) => this.readGroup(g)));
+    return groups.flat();
+  }
+
+  /**
+   * Recovery only: cuts the log at `offset` (inside or at the end of an existing segment) and
+   * deletes every later segment. Returns the number of bytes removed.
+   */
+  async truncateAt(offset: number): Promise<{ removed: number; file: string }> {
+    const segment = this.segmentFor(offset);
+    if (segment === undefined) throw new StorageError(`cannot truncate the commit log at ${offset}: no segment`);
+    // Later segments go first (newest first): a crash half-way must never leave a gap in the log
+    // followed by data that a later scan would accept.
+    let removed = 0;
+    const index = this.segments.indexOf(segment);
+    for (const later of this.segments.splice(index + 1).reverse()) {
+      removed += later.written;
+      await later.remove();
+    }
+    await fsyncDir(this.options.dir);
+    removed += await segment.truncate(offset - segment.start);
+    return { removed, file: segment.path };
+  }
+
+  /** Waits for queued writes, syncs what is dirty, closes every file. */
+  async close(): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    if (this.flushTimer !== undefined) clearInterval(this.flushTimer);
+    await this.drain();
+    if (this.failure === undefined) await this.sync();
+    await Promise.all(this.segments.map((s) => s.close()));
+  }
+}
+
+export function commitLogDir(dataDir: string): string {
+  return join(dataDir, 'commitlog');
+}

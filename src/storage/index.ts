@@ -1,0 +1,20 @@
+/** Public surface of the storage layer: what the broker may use. Internals stay unexported. */
+export { MessageStore } from './message-store.js';
+export { MetadataStore, type TopicConfig, type OffsetCommit, type JsonSublevel } from './metadata-store.js';
+export { encodeRecord, decodeRecord, validateRecord, validateRecordInput, MIN_RECORD_SIZE, RECORD_MAGIC } from './record-codec.js';
+export {
+  RecordType,
+  type RecordTypeValue,
+  type RecordInput,
+  type StoredRecord,
+  type AppendResult,
+  type RecoveryReport,
+  type StoreStats,
+  type StoreLog,
+  type StoreLogLevel,
+  type StoreState,
+  type MessageStoreOptions,
+  type ReadQueueOptions,
+  type ReadQueueResult,
+  type DispatchListener,
+} from './types.js';

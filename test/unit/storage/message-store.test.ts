@@ -1,0 +1,231 @@
+import { open as openFile, readdir } from 'node:fs/promises';
+import { join } from 'node:path';
+import { afterEach, describe, expect, it } from 'vitest';
+import { CorruptDataError, IllegalStateError, InvalidArgumentError, MessageTooLargeError, ShuttingDownError } from '../../../src/common/errors.js';
+import { tagHash } from '../../../src/common/tags.js';
+import { MessageStore, RecordType, type MessageStoreOptions } from '../../../src/storage/index.js';
+import { captureLog, rec, tempDirs } from './helpers.js';
+
+const dirs = tempDirs();
+const open: MessageStore[] = [];
+afterEach(async () => {
+  await Promise.all(open.splice(0).map((s) => s.close()));
+  await dirs.cleanup();
+});
+
+async function openStore(options: Partial<MessageStoreOptions> = {}): Promise<MessageStore> {
+  const dataDir = options.dataDir ?? (await dirs.make());
+  const store = await MessageStore.open({ flush: 'sync', segmentSize: 64 * 1024, log: captureLog().log, ...options, dataDir });
+  open.push(store);
+  return store;
+}
+
+describe('MessageStore append and read', () => {
+  it('round-trips records across topics and queues, preserving order', async () => {
+    const store = await openStore();
+    const inputs = [];
+    for (let i = 0; i < 30; i++) inputs.push(rec({ topic: i % 2 === 0 ? 'orders' : 'points', queueId: i % 3, text: `m${i}` }));
+    const results = await store.append(inputs);
+    expect(results.map((r) => r.queueOffset)).toEqual(inputs.map((_, i) => Math.floor(i / 6)));
+    for (const topic of ['orders', 'points']) {
+      for (let q = 0; q < 3; q++) {
+        const expected = inputs.filter((r) => r.topic === topic && r.queueId === q).map((r) => Buffer.from(r.body).toString());
+        expect(store.maxOffset(topic, q)).toBe(5);
+        const { records, nextOffset } = await store.readQueue(topic, q, 0, 100);
+        expect(records.map((r) => r.body.toString())).toEqual(expected);
+        expect(records.map((r) => r.queueOffset)).toEqual([0, 1, 2, 3, 4]);
+        expect(records.every((r) => r.topic === topic && r.queueId === q)).toBe(true);
+        expect(nextOffset).toBe(5);
+      }
+    }
+    const one = await store.readAt(results[7].physicalOffset);
+    expect(one.body.toString()).toBe('m7');
+    expect(one.msgId).toBe(inputs[7].msgId);
+    expect(one.storeTimestamp).toBe(results[7].storeTimestamp);
+  });
+
+  it('assigns offsets synchronously in call order across concurrent appends', async () => {
+    const store = await openStore();
+    const pending = Array.from({ length: 50 }, (_, i) => store.append([rec({ text: `c${i}` })]));
+    const results = await Promise.all(pending);
+    expect(results.map((r) => r[0].queueOffset)).toEqual(Array.from({ length: 50 }, (_, i) => i));
+    const physical = results.map((r) => r[0].physicalOffset);
+    expect([...physical].sort((a, b) => a - b)).toEqual(physical);
+    const { records } = await store.readQueue('orders', 0, 0, 100);
+    expect(records.map((r) => r.body.toString())).toEqual(Array.from({ length: 50 }, (_, i) => `c${i}`));
+  });
+
+  it('rolls segments when a record does not fit, never splitting a record', async () => {
+    const dataDir = await dirs.make();
+    const store = await openStore({ dataDir, segmentSize: 8192 });
+    const body = 'x'.repeat(1000);
+    const results = [];
+    for (let i = 0; i < 40; i++) results.push(...(await store.append([rec({ text: `${i}:${body}` })])));
+    const files = await readdir(join(dataDir, 'commitlog'));
+    expect(files.length).toBeGreaterThanOrEqual(5);
+    expect(files.every((f) => /^\d{20}$/.test(f))).toBe(true);
+    for (const r of results) {
+      // A record starts and ends inside the same 8 KiB segment.
+      expect(Math.floor(r.physicalOffset / 8192)).toBe(Math.floor((r.physicalOffset + r.size - 1) / 8192));
+    }
+    const { records } = await store.readQueue('orders', 0, 0, 1000);
+    expect(records.map((r) => r.body.toString().split(':')[0])).toEqual(results.map((_, i) => String(i)));
+    expect((await store.readAt(results[39].physicalOffset)).body.toString()).toBe(`39:${body}`);
+  });
+
+  it('group commit: 200 concurrent sync appends need far fewer than 200 fsyncs', async () => {
+    const store = await openStore({ segmentSize: 1024 * 1024 });
+    const before = store.stats;
+    const results = await Promise.all(Array.from({ length: 200 }, (_, i) => store.append([rec({ queueId: i % 4 })])));
+    expect(results).toHaveLength(200);
+    const after = store.stats;
+    expect(after.appends - before.appends).toBe(200);
+    expect(after.records - before.records).toBe(200);
+    expect(after.fsyncs - before.fsyncs).toBeGreaterThan(0);
+    expect(after.fsyncs - before.fsyncs).toBeLessThan(50);
+    expect(after.writes - before.writes).toBeLessThan(50);
+    expect([0, 1, 2, 3].map((q) => store.maxOffset('orders', q))).toEqual([50, 50, 50, 50]);
+  });
+
+  it('keeps one call contiguous and gives non-NORMAL records queue offset -1, undispatched', async () => {
+    const store = await openStore();
+    const results = await store.append([rec(), rec({ type: RecordType.PREPARED }), rec({ type: RecordType.TX_OP }), rec({ type: 9 }), rec()]);
+    expect(results.map((r) => r.queueOffset)).toEqual([0, -1, -1, -1, 1]);
+    for (let i = 1; i < results.length; i++) expect(results[i].physicalOffset).toBe(results[i - 1].physicalOffset + results[i - 1].size);
+    expect(store.maxOffset('orders', 0)).toBe(2);
+    const half = await store.readAt(results[1].physicalOffset);
+    expect(half.type).toBe(RecordType.PREPARED);
+    expect(half.queueOffset).toBe(-1);
+  });
+
+  it('fires dispatch listeners and makes entries readable when append resolves', async () => {
+    const store = await openStore();
+    const events: [string, number, number][] = [];
+    const off = store.onDispatch((topic, queueId, maxOffset) => events.push([topic, queueId, maxOffset]));
+    await store.append([rec({ queueId: 1 }), rec({ queueId: 1 }), rec({ queueId: 2 })]);
+    expect(events).toEqual([
+      ['orders', 1, 2],
+      ['orders', 2, 1],
+    ]);
+    const { records } = await store.readQueue('orders', 1, 0, 10);
+    expect(records).toHaveLength(2);
+    await Promise.all([store.append([rec({ queueId: 1 })]), store.append([rec({ queueId: 1 })])]);
+    expect(events.at(-1)).toEqual(['orders', 1, 4]);
+    off();
+    await store.append([rec({ queueId: 1 })]);
+    expect(events.at(-1)).toEqual(['orders', 1, 4]);
+    expect(store.maxOffset('orders', 1)).toBe(5);
+  });
+
+  it('filters by tag hash; nextOffset covers filtered entries', async () => {
+    const store = await openStore();
+    const tags = ['A', 'B', undefined, 'A', 'C', 'B', 'A', undefined];
+    await store.append(tags.map((tag, i) => rec({ tag, text: `t${i}` })));
+    const a = await store.readQueue('orders', 0, 0, 8, { tagHashes: new Set([tagHash('A')]) });
+    expect(a.records.map((r) => r.body.toString())).toEqual(['t0', 't3', 't6']);
+    expect(a.nextOffset).toBe(8);
+    const bc = await store.readQueue('orders', 0, 2, 3, { tagHashes: new Set([tagHash('B'), tagHash('C')]) });
+    expect(bc.records.map((r) => r.body.toString())).toEqual(['t4']);
+    expect(bc.nextOffset).toBe(5);
+    const none = await store.readQueue('orders', 0, 0, 8, { tagHashes: new Set([tagHash('Z')]) });
+    expect(none).toEqual({ records: [], nextOffset: 8 });
+  });
+
+  it('stops at maxBytes of bodies but always returns one record', async () => {
+    const store = await openStore();
+    await store.append([0, 1, 2, 3, 4].map((i) => rec({ body: Buffer.alloc(100, i) })));
+    const some = await store.readQueue('orders', 0, 0, 10, { maxBytes: 250 });
+    expect(some.records.map((r) => r.queueOffset)).toEqual([0, 1]);
+    expect(some.nextOffset).toBe(2);
+    const one = await store.readQueue('orders', 0, 3, 10, { maxBytes: 10 });
+    expect(one.records.map((r) => r.queueOffset)).toEqual([3]);
+    expect(one.nextOffset).toBe(4);
+  });
+
+  it('returns nothing past the visible max and 0/0 for unknown queues', async () => {
+    const store = await openStore();
+    await store.append([rec(), rec()]);
+    expect(await store.readQueue('orders', 0, 2, 10)).toEqual({ records: [], nextOffset: 2 });
+    expect(await store.readQueue('orders', 0, 7, 10)).toEqual({ records: [], nextOffset: 7 });
+    expect(await store.readQueue('nope', 0, 0, 10)).toEqual({ records: [], nextOffset: 0 });
+    expect([store.minOffset('nope', 3), store.maxOffset('nope', 3)]).toEqual([0, 0]);
+    const partial = await store.readQueue('orders', 0, 1, 10);
+    expect(partial.records.map((r) => r.queueOffset)).toEqual([1]);
+    expect(partial.nextOffset).toBe(2);
+  });
+
+  it('finds the first offset at or after a store timestamp', async () => {
+    const store = await openStore();
+    const stamps: number[] = [];
+    for (let i = 0; i < 6; i++) {
+      const [r] = await store.append([rec()]);
+      stamps.push(r.storeTimestamp);
+      await new Promise((resolve) => setTimeout(resolve, 3));
+    }
+    expect(await store.offsetForTimestamp('orders', 0, 0)).toBe(0);
+    expect(await store.offsetForTimestamp('orders', 0, stamps[3])).toBe(stamps.indexOf(stamps[3]));
+    expect(await store.offsetForTimestamp('orders', 0, stamps[3] + 1)).toBe(stamps.findIndex((s) => s > stamps[3]));
+    expect(await store.offsetForTimestamp('orders', 0, stamps[5] + 1)).toBe(6);
+    expect(await store.offsetForTimestamp('unknown', 0, 1)).toBe(0);
+  });
+
+  it('enforces maxMessageSize before assigning anything', async () => {
+    const store = await openStore({ maxMessageSize: 1000 });
+    await store.append([rec()]);
+    const err = await store.append([rec(), rec({ body: Buffer.alloc(1001) })]).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(MessageTooLargeError);
+    expect((err as MessageTooLargeError).context).toMatchObject({ size: 1001, limit: 1000 });
+    const [next] = await store.append([rec({ body: Buffer.alloc(1000) })]);
+    expect(next.queueOffset).toBe(1);
+    expect(store.stats.records).toBe(2);
+  });
+
+  it('rejects a record larger than a segment', async () => {
+    const store = await openStore({ segmentSize: 4096, maxMessageSize: 10_000 });
+    await expect(store.append([rec({ body: Buffer.alloc(5000) })])).rejects.toBeInstanceOf(MessageTooLargeError);
+  });
+
+  it('async flush mode resolves after the write and syncs on a timer', async () => {
+    const store = await openStore({ flush: 'async', flushIntervalMs: 10 });
+    await Promise.all(Array.from({ length: 20 }, () => store.append([rec()])));
+    expect(store.maxOffset('orders', 0)).toBe(20);
+    await new Promise((resolve) => setTimeout(resolve, 60));
+    expect(store.stats.fsyncs).toBeGreaterThan(0);
+    expect((await store.readQueue('orders', 0, 0, 50)).records).toHaveLength(20);
+  });
+
+  it('follows its lifecycle: in-flight appends finish, later calls are refused', async () => {
+    const store = await openStore();
+    expect(store.state).toBe('open');
+    const inflight = store.append([rec()]);
+    const closing = store.close();
+    expect(store.state).toBe('closing');
+    await expect(store.append([rec()])).rejects.toBeInstanceOf(ShuttingDownError);
+    expect((await inflight)[0].queueOffset).toBe(0);
+    await closing;
+    expect(store.state).toBe('closed');
+    await expect(store.append([rec()])).rejects.toBeInstanceOf(IllegalStateError);
+    await expect(store.readQueue('orders', 0, 0, 1)).rejects.toBeInstanceOf(IllegalStateError);
+    expect(() => store.maxOffset('orders', 0)).toThrow(IllegalStateError);
+    await store.close();
+  });
+
+  it('reports a corrupted record on read instead of returning bad bytes', async () => {
+    const dataDir = await dirs.make();
+    const store = await openStore({ dataDir });
+    const [a, b] = await store.append([rec({ text: 'intact' }), rec({ text: 'flipped' })]);
+    const segment = join(dataDir, 'commitlog', '0'.repeat(20));
+    const handle = await openFile(segment, 'r+');
+    await handle.write(Buffer.from('F'), 0, 1, b.physicalOffset + b.size - 1);
+    await handle.close();
+    await expect(store.readAt(b.physicalOffset)).rejects.toBeInstanceOf(CorruptDataError);
+    await expect(store.readQueue('orders', 0, 0, 10)).rejects.toBeInstanceOf(CorruptDataError);
+    expect((await store.readAt(a.physicalOffset)).body.toString()).toBe('intact');
+  });
+
+  it('validates options', async () => {
+    const dataDir = await dirs.make();
+    await expect(MessageStore.open({ dataDir, flush: 'sometimes' as 'sync' })).rejects.toBeInstanceOf(InvalidArgumentError);
+    await expect(MessageStore.open({ dataDir, flush: 'sync', segmentSize: 10 })).rejects.toBeInstanceOf(InvalidArgumentError);
+  });
+});
