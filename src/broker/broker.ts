@@ -51,7 +51,7 @@ export class Broker {
     });
     const r = store.recovery;
     const how = r.cleanShutdown ? 'clean shutdown' : r.scannedRecords === 0 && r.truncatedBytes === 0 ? 'nothing to recover' : 'recovered after crash';
-    log('info', `storage opened (${how}): ${r.scannedRecords} records checked, ${r.redispatched} re-dispatched, ${r.truncatedBytes} bytes truncated in ${r.durationMs} ms`);
+    log('info', `storage opened (${how}): ${r.scannedRecords} records checked, ${r.redispatched} re-dispatched, ${r.truncatedBytes} bytes truncated in ${Math.round(r.durationMs)} ms`);
     let metadata: MetadataStore;
     try {
       metadata = await MetadataStore.open(options.dataDir);
