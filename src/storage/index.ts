@@ -8,6 +8,8 @@ export {
   type RecordInput,
   type StoredRecord,
   type AppendResult,
+  type ReleaseTarget,
+  type ReleaseResult,
   type RecoveryReport,
   type StoreStats,
   type StoreLog,

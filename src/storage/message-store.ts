@@ -7,8 +7,9 @@ import { CommitLog, commitLogDir, type RecordLocation } from './commit-log.js';
 import { CQ_ENTRY_SIZE, CQ_TAG_HASH_AT } from './consume-queue.js';
 import { queueKey, type ConsumeQueueSet } from './consume-queue-set.js';
 import type { DispatchItem, Dispatcher } from './dispatcher.js';
-import { encodeRecord, readU64, validateRecordInput } from './record-codec.js';
-import { recover } from './recovery.js';
+import { decodeDispatchInfo, decodeRecord, encodeRecord, readU64, validateRecordInput } from './record-codec.js';
+import { recover, scanSegment } from './recovery.js';
+import { encodeReleaseBody, releaseDispatchItems, type ReleasePointer } from './release-codec.js';
 import {
   RecordType,
   type AppendResult,
@@ -17,6 +18,8 @@ import {
   type ReadQueueOptions,
   type ReadQueueResult,
   type RecordInput,
+  type ReleaseResult,
+  type ReleaseTarget,
   type RecoveryReport,
   type StoredRecord,
   type StoreLog,
@@ -32,6 +35,7 @@ const DEFAULTS = {
   maxMessageSize: 4 * 1024 * 1024,
   cqEntriesPerFile: 300_000,
   checkpointIntervalMs: 1000,
+  beforeCheckpoint: (): Promise<void> => Promise.resolve(),
 };
 
 const defaultLog: StoreLog = (level, message, context) => {
@@ -203,6 +207,66 @@ export class MessageStore {
   }
 
   /**
+   * Makes held records (PREPARED, DELAYED) visible: assigns each a queue offset in its topic/queue,
+   * synchronously and in call order like `append`, and appends one RELEASE record listing them.
+   * Resolves once that record is durable and the entries are dispatched. The caller is responsible
+   * for releasing a held record once (the broker's transaction and timer state machines do that).
+   */
+  async release(targets: ReleaseTarget[], meta: { topic: string; msgId: string; properties?: Record<string, string> }): Promise<ReleaseResult> {
+    this.assertOpen('release');
+    const assigned = new Map<string, number>();
+    const pointers: ReleasePointer[] = targets.map((t) => {
+      const key = queueKey(t.topic, t.queueId);
+      const queueOffset = assigned.get(key) ?? this.nextQueueOffset(key, t.topic, t.queueId);
+      assigned.set(key, queueOffset + 1);
+      return { physicalOffset: t.physicalOffset, size: t.size, topic: t.topic, queueId: t.queueId, queueOffset, tagHash: tagHash(t.tag) };
+    });
+    const input: RecordInput = {
+      type: RecordType.RELEASE,
+      topic: meta.topic,
+      queueId: 0,
+      msgId: meta.msgId,
+      keys: [],
+      properties: meta.properties ?? {},
+      body: encodeReleaseBody(pointers),
+      bornTimestamp: Date.now(),
+      reconsumeTimes: 0,
+    };
+    validateRecordInput(input);
+    const storeTimestamp = Math.max(Date.now(), this.lastStoreTimestamp);
+    this.lastStoreTimestamp = storeTimestamp;
+    const buf = encodeRecord(input, -1, storeTimestamp);
+    const { offsets, durable } = this.log.append([buf], (physical) => [releaseDispatchItems(pointers, { physicalOffset: physical[0]!, size: buf.length })].flat());
+    for (const [key, next] of assigned) this.nextQueueOffsets.set(key, next);
+    await durable;
+    return { physicalOffset: offsets[0]!, queueOffsets: pointers.map((p) => p.queueOffset), storeTimestamp };
+  }
+
+  /**
+   * Visits, in log order, every record from `fromOffset` to the end whose type is in `types`
+   * (decoded, body copied). For the broker to rebuild its own indexes (transactions, timers) after
+   * a crash from the range the last checkpoint does not cover: `recovery.fromOffset`.
+   */
+  async scan(fromOffset: number, types: ReadonlySet<number>, visit: (record: StoredRecord) => void | Promise<void>): Promise<number> {
+    this.assertOpen('scan');
+    let visited = 0;
+    await this.trackRead(async () => {
+      for (const segment of this.log.segmentList) {
+        if (segment.end <= fromOffset) continue;
+        const found: StoredRecord[] = [];
+        await scanSegment(segment, Math.max(0, fromOffset - segment.start), (buf, at, offset) => {
+          if (types.has(decodeDispatchInfo(buf, at).type)) found.push(decodeRecord(buf, offset, at, true));
+        });
+        for (const record of found) {
+          await visit(record);
+          visited++;
+        }
+      }
+    });
+    return visited;
+  }
+
+  /**
    * Scans up to maxEntries entries from fromOffset (from minOffset if it is below) and returns the
    * records whose tag hash is in tagHashes (all when undefined). With maxBytes, stops before the
    * record that would take the bodies past it (always at least one record). nextOffset is the offset
@@ -228,13 +292,19 @@ export class MessageStore {
         queueOffsets.push(start + i);
       }
       if (locations.length === 0) return { records: [], nextOffset: end };
-      if (maxBytes === undefined) return { records: await this.log.readRecords(locations), nextOffset: end };
+      // A released held record says -1 (or nothing useful) about its queue: the entry is the truth.
+      if (maxBytes === undefined) {
+        const records = await this.log.readRecords(locations);
+        for (let i = 0; i < records.length; i++) records[i]!.queueOffset = queueOffsets[i]!;
+        return { records, nextOffset: end };
+      }
       // Read group by group so a byte limit does not pull in reads it will not use.
       const records: StoredRecord[] = [];
       let bodyBytes = 0;
       for (const group of this.log.planReads(locations)) {
         for (const record of await this.log.readGroup(group)) {
           if (records.length > 0 && bodyBytes + record.body.length > maxBytes) return { records, nextOffset: queueOffsets[records.length] };
+          record.queueOffset = queueOffsets[records.length]!;
           records.push(record);
           bodyBytes += record.body.length;
         }
@@ -309,6 +379,9 @@ export class MessageStore {
     const dispatchedUpTo = this.dispatcher.dispatchedUpTo;
     if (dispatchedUpTo === this.lastCheckpointAt) return;
     const queues = this.queues.counts();
+    // Indexes the broker derives from records below dispatchedUpTo must be durable before the
+    // checkpoint says recovery may skip those records.
+    await this.options.beforeCheckpoint();
     await this.log.sync();
     await this.queues.syncAll();
     await writeCheckpoint(this.options.dataDir, { dispatchedUpTo, queues });

@@ -5,7 +5,9 @@ import { readCheckpoint, takeCleanMarker, writeCheckpoint, type Checkpoint } fro
 import type { CommitLog } from './commit-log.js';
 import { ConsumeQueueSet } from './consume-queue-set.js';
 import { Dispatcher, type DispatchItem } from './dispatcher.js';
-import { decodeDispatchInfo, MIN_RECORD_SIZE, RECORD_MAGIC, validateRecord } from './record-codec.js';
+import { decodeDispatchInfo, decodeRecord, MIN_RECORD_SIZE, RECORD_MAGIC, validateRecord } from './record-codec.js';
+import { decodeReleaseBody, releaseDispatchItems } from './release-codec.js';
+import { RecordType } from './types.js';
 import type { Segment } from './segment.js';
 import type { RecoveryReport, StoreLog } from './types.js';
 
@@ -141,6 +143,19 @@ async function scanAndDispatch(
       const info = decodeDispatchInfo(buf, at);
       totals.scannedRecords++;
       totals.lastStoreTimestamp = info.storeTimestamp;
+      if (info.type === RecordType.RELEASE) {
+        // Replays the queue entries a release gave to held records (they carry their own offsets).
+        const pointers = decodeReleaseBody(decodeRecord(buf, offset, at).body, offset);
+        for (const item of releaseDispatchItems(pointers, { physicalOffset: offset, size })) {
+          const outcome = dispatcher.apply(item);
+          if (outcome === 'gap') {
+            if (!full) throw new FullRebuildNeeded(`queue ${item.topic}/${item.queueId} misses entries before ${item.queueOffset}`);
+            logFn('error', 'commit log has a hole in queue offsets; released record left undispatched', { ...item });
+          }
+          if (outcome === 'added') totals.redispatched++;
+        }
+        return;
+      }
       const item = { ...info, physicalOffset: offset, size, tagHash: tagHash(info.tag) };
       let outcome = dispatcher.apply(item);
       if (outcome === 'gap') {
@@ -171,10 +186,10 @@ async function scanAndDispatch(
   }
 }
 
-type Visit = (buf: Buffer, at: number, physicalOffset: number, size: number) => void;
+export type Visit = (buf: Buffer, at: number, physicalOffset: number, size: number) => void;
 
 /** Walks the valid records of one segment from `position`; returns where and why it stopped early. */
-async function scanSegment(segment: Segment, position: number, visit: Visit): Promise<{ position: number; reason: string } | undefined> {
+export async function scanSegment(segment: Segment, position: number, visit: Visit): Promise<{ position: number; reason: string } | undefined> {
   let buf: Buffer = Buffer.alloc(0);
   let bufPos = 0;
   let pos = position;

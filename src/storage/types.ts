@@ -4,11 +4,13 @@
  */
 
 /**
- * What a commit-log record is. Only NORMAL records get a consume-queue entry (become visible);
- * PREPARED (transaction halves) and TX_OP (transaction bookkeeping) are stored and never dispatched.
+ * What a commit-log record is. NORMAL records get a consume-queue entry (become visible) when they
+ * are durable. PREPARED (transaction halves) and DELAYED (delayed deliveries and retries) are HELD:
+ * stored durably, invisible until a RELEASE record points at them, which gives them queue entries
+ * without copying them. TX_OP is transaction bookkeeping (rollback, park), never dispatched.
  * Unknown types are stored and not dispatched, so an older reader survives a newer writer.
  */
-export const RecordType = { NORMAL: 0, PREPARED: 1, TX_OP: 2 } as const;
+export const RecordType = { NORMAL: 0, PREPARED: 1, TX_OP: 2, RELEASE: 3, DELAYED: 4 } as const;
 export type RecordTypeValue = (typeof RecordType)[keyof typeof RecordType];
 
 export interface RecordInput {
@@ -31,7 +33,11 @@ export interface StoredRecord {
   type: number;
   topic: string;
   queueId: number;
-  /** -1 for records that are not in a queue (every non-NORMAL type). */
+  /**
+   * Position in its queue. Read through a queue (readQueue) it is the queue entry's offset, also for
+   * released held records; read by position (readAt, scan) it is what the record says: -1 for
+   * every non-NORMAL type.
+   */
   queueOffset: number;
   msgId: string;
   tag?: string;
@@ -41,6 +47,23 @@ export interface StoredRecord {
   bornTimestamp: number;
   storeTimestamp: number;
   reconsumeTimes: number;
+}
+
+/** A held record (PREPARED, DELAYED) to make visible in `topic`/`queueId`. */
+export interface ReleaseTarget {
+  physicalOffset: number;
+  size: number;
+  topic: string;
+  queueId: number;
+  tag?: string;
+}
+
+export interface ReleaseResult {
+  /** where the RELEASE record itself was written */
+  physicalOffset: number;
+  /** the queue offset each target got, in order */
+  queueOffsets: number[];
+  storeTimestamp: number;
 }
 
 export interface AppendResult {
@@ -91,6 +114,12 @@ export interface MessageStoreOptions {
   cqEntriesPerFile?: number;
   /** How often consume queues are fsynced and the checkpoint written. Default 1000. */
   checkpointIntervalMs?: number;
+  /**
+   * Runs before each checkpoint is recorded (and at close). The broker makes the indexes it derives
+   * from held records durable here, so that after a crash `recovery.fromOffset` is a safe place to
+   * rebuild them from (see `scan`).
+   */
+  beforeCheckpoint?: () => Promise<void>;
   log?: StoreLog;
 }
 

@@ -1,4 +1,4 @@
-import { mkdtemp, rm } from 'node:fs/promises';
+import { cp, mkdtemp, readdir, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { RecordType, type RecordInput } from '../../../src/storage/index.js';
@@ -42,4 +42,19 @@ export type LogLine = { level: string; message: string; context?: Record<string,
 export function captureLog(): { lines: LogLine[]; log: (level: 'info' | 'warn' | 'error', message: string, context?: Record<string, unknown>) => void } {
   const lines: LogLine[] = [];
   return { lines, log: (level, message, context) => lines.push({ level, message, context }) };
+}
+
+/**
+ * Snapshot of a live data dir into `copy`: what a kill -9 leaves behind (page cache included). A
+ * copy is not atomic, so parts are copied in an order a real crash could produce: the checkpoint
+ * first (it may only be older than the queues), queues before the log (an entry is written after
+ * its record).
+ */
+export async function crashCopy(dataDir: string, copy: string): Promise<string> {
+  const order = ['checkpoint', 'consumequeue', 'commitlog'];
+  const names = await readdir(dataDir);
+  for (const name of [...order.filter((n) => names.includes(n)), ...names.filter((n) => !order.includes(n))]) {
+    await cp(join(dataDir, name), join(copy, name), { recursive: true });
+  }
+  return copy;
 }

@@ -2,7 +2,7 @@ import { appendFile, cp, readdir, rm, stat, truncate } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { MessageStore, type MessageStoreOptions } from '../../../src/storage/index.js';
-import { captureLog, rec, tempDirs, type LogLine } from './helpers.js';
+import { captureLog, crashCopy, rec, tempDirs, type LogLine } from './helpers.js';
 
 const dirs = tempDirs();
 const open: MessageStore[] = [];
@@ -23,21 +23,6 @@ async function openStore(dataDir: string, options: Partial<MessageStoreOptions> 
 async function closeStore(store: MessageStore): Promise<void> {
   await store.close();
   open.splice(open.indexOf(store), 1);
-}
-
-/**
- * Snapshot of a live data dir: what a kill -9 leaves behind (page cache included). A copy is not
- * atomic, so parts are copied in an order a real crash could produce: the checkpoint first (it may
- * only be older than the queues), queues before the log (an entry is written after its record).
- */
-async function crashCopy(dataDir: string): Promise<string> {
-  const copy = await dirs.make();
-  const order = ['checkpoint', 'consumequeue', 'commitlog'];
-  const names = await readdir(dataDir);
-  for (const name of [...order.filter((n) => names.includes(n)), ...names.filter((n) => !order.includes(n))]) {
-    await cp(join(dataDir, name), join(copy, name), { recursive: true });
-  }
-  return copy;
 }
 
 async function fill(store: MessageStore, count: number, prefix: string): Promise<void> {
@@ -102,7 +87,7 @@ describe('MessageStore recovery', () => {
     await closeStore(first.store); // the checkpoint now covers the first 60
     const { store } = await openStore(dataDir);
     await fill(store, 45, 'b');
-    const copy = await crashCopy(dataDir);
+    const copy = await crashCopy(dataDir, await dirs.make());
 
     const { store: recovered } = await openStore(copy);
     expect(recovered.recovery.cleanShutdown).toBe(false);
@@ -122,7 +107,7 @@ describe('MessageStore recovery', () => {
     await fill(store, 75, 'a');
     await new Promise((resolve) => setTimeout(resolve, 40));
     await Promise.all([fill(store, 75, 'b'), ...[0, 1, 2].map((q) => store.append([rec({ queueId: q, text: `x${q}:y` })]))]);
-    const copy = await crashCopy(dataDir);
+    const copy = await crashCopy(dataDir, await dirs.make());
     const { store: recovered, lines } = await openStore(copy);
     expect(lines.filter((l) => l.level !== 'info')).toEqual([]);
     expect(recovered.recovery.fromOffset).toBeGreaterThan(0);
@@ -141,7 +126,7 @@ describe('MessageStore recovery', () => {
     const dataDir = await dirs.make();
     const { store } = await openStore(dataDir, { flush: 'async', flushIntervalMs: 5 });
     await fill(store, 30, 'a');
-    const copy = await crashCopy(dataDir);
+    const copy = await crashCopy(dataDir, await dirs.make());
     const { store: recovered } = await openStore(copy);
     for (const q of [0, 1, 2]) expect(await bodies(recovered, q)).toEqual(expected(30, 'a', q));
   });
@@ -176,7 +161,7 @@ describe('MessageStore recovery', () => {
     const { store } = await openStore(dataDir);
     await fill(store, 30, 'a');
     const [last] = await store.append([rec({ queueId: 2, text: 'torn:' + 'z'.repeat(300) })]);
-    const copy = await crashCopy(dataDir);
+    const copy = await crashCopy(dataDir, await dirs.make());
     const segment = await lastSegment(copy);
     await truncate(segment, (await stat(segment)).size - 100);
 
@@ -223,7 +208,7 @@ describe('MessageStore recovery', () => {
     const { store } = await openStore(dataDir, { checkpointIntervalMs: 20 });
     await fill(store, 30, 'a');
     await new Promise((resolve) => setTimeout(resolve, 60));
-    const copy = await crashCopy(dataDir);
+    const copy = await crashCopy(dataDir, await dirs.make());
     const qdir = join(copy, 'consumequeue', 'orders', '0');
     const files = (await readdir(qdir)).sort();
     await appendFile(join(qdir, files[files.length - 1]), Buffer.alloc(47));

@@ -1,0 +1,96 @@
+import { CorruptDataError } from '../common/errors.js';
+import { tagHash } from '../common/tags.js';
+import type { DispatchItem } from './dispatcher.js';
+import { readU64 } from './record-codec.js';
+import { RecordType } from './types.js';
+
+/**
+ * Body of a RELEASE record: the held records (transaction halves, delayed messages) it makes
+ * visible, each with the queue offset it was given. Little-endian:
+ *
+ *   u32 count, then per pointer:
+ *     u64 physicalOffset   u32 size   u32 queueId   u64 queueOffset   u32 tagHash
+ *     u16 topic length     topic UTF-8
+ *
+ * Dispatch turns each pointer into a consume-queue entry at the HELD record's position, so a
+ * release costs one small record, never a copy of the message (RocketMQ re-appends, #1543).
+ */
+export interface ReleasePointer {
+  physicalOffset: number;
+  size: number;
+  topic: string;
+  queueId: number;
+  queueOffset: number;
+  tagHash: number;
+}
+
+const U32 = 0x1_0000_0000;
+
+function writeU64(buf: Buffer, value: number, at: number): void {
+  buf.writeUInt32LE(value % U32, at);
+  buf.writeUInt32LE(Math.floor(value / U32), at + 4);
+}
+
+export function encodeReleaseBody(pointers: readonly ReleasePointer[]): Buffer {
+  let size = 4;
+  const topics = pointers.map((p) => Buffer.from(p.topic, 'utf8'));
+  for (const t of topics) size += 32 + 2 + t.length;
+  const buf = Buffer.allocUnsafe(size);
+  buf.writeUInt32LE(pointers.length, 0);
+  let pos = 4;
+  pointers.forEach((p, i) => {
+    writeU64(buf, p.physicalOffset, pos);
+    buf.writeUInt32LE(p.size, pos + 8);
+    buf.writeUInt32LE(p.queueId, pos + 12);
+    writeU64(buf, p.queueOffset, pos + 16);
+    buf.writeUInt32LE(p.tagHash >>> 0, pos + 24);
+    buf.writeUInt32LE(0, pos + 28);
+    buf.writeUInt16LE(topics[i]!.length, pos + 32);
+    topics[i]!.copy(buf, pos + 34);
+    pos += 34 + topics[i]!.length;
+  });
+  return buf;
+}
+
+export function decodeReleaseBody(body: Buffer, physicalOffset: number): ReleasePointer[] {
+  const bad = (): never => {
+    throw new CorruptDataError(`release record at ${physicalOffset} has a malformed pointer list`, { context: { physicalOffset } });
+  };
+  if (body.length < 4) bad();
+  const count = body.readUInt32LE(0);
+  const out: ReleasePointer[] = [];
+  let pos = 4;
+  for (let i = 0; i < count; i++) {
+    if (pos + 34 > body.length) bad();
+    const topicLen = body.readUInt16LE(pos + 32);
+    if (pos + 34 + topicLen > body.length) bad();
+    out.push({
+      physicalOffset: readU64(body, pos),
+      size: body.readUInt32LE(pos + 8),
+      queueId: body.readUInt32LE(pos + 12),
+      queueOffset: readU64(body, pos + 16),
+      tagHash: body.readUInt32LE(pos + 24),
+      topic: body.toString('utf8', pos + 34, pos + 34 + topicLen),
+    });
+    pos += 34 + topicLen;
+  }
+  return out;
+}
+
+/** Dispatch items of a RELEASE record: one queue entry per pointer, plus the record itself. */
+export function releaseDispatchItems(pointers: readonly ReleasePointer[], self: { physicalOffset: number; size: number }): DispatchItem[] {
+  const items: DispatchItem[] = pointers.map((p) => ({
+    type: RecordType.NORMAL,
+    topic: p.topic,
+    queueId: p.queueId,
+    queueOffset: p.queueOffset,
+    physicalOffset: p.physicalOffset,
+    size: p.size,
+    tagHash: p.tagHash,
+  }));
+  // Last, so dispatchedUpTo moves past the release record itself.
+  items.push({ type: RecordType.RELEASE, topic: '', queueId: 0, queueOffset: -1, physicalOffset: self.physicalOffset, size: self.size, tagHash: 0 });
+  return items;
+}
+
+export { tagHash };
