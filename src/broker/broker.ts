@@ -41,7 +41,13 @@ export class Broker {
     const options = resolveBrokerOptions(input);
     const { log } = options;
     await mkdir(options.dataDir, { recursive: true });
+    // Services that derive indexes from held records (transactions, timers, lookup) add a hook
+    // here; the store runs them before each checkpoint so a crash can rebuild from its checkpoint.
+    const checkpointHooks: (() => Promise<void>)[] = [];
     const store = await MessageStore.open({
+      beforeCheckpoint: async () => {
+        await Promise.all(checkpointHooks.map((hook) => hook()));
+      },
       dataDir: options.dataDir,
       flush: options.flush,
       flushIntervalMs: options.flushIntervalMs,

@@ -33,6 +33,7 @@ export const Command = {
   GROUP_STATUS: 32,
   /** c→b {} → {ListGroupsResponse} */
   LIST_GROUPS: 33,
+  // 40-49: transactions (transaction-commands.ts). 60-79: retries, delays, DLQ, lookup.
 } as const;
 
 export type CommandCode = (typeof Command)[keyof typeof Command];
