@@ -7,7 +7,27 @@ export {
   Producer,
   PushConsumer,
   SimpleConsumer,
+  Transaction,
+  TransactionProducer,
 } from './client/index.js';
+export type {
+  CheckMessage,
+  LocalTransactionExecutor,
+  TransactionChecker,
+  TransactionHandleState,
+  TransactionMessage,
+  TransactionOptions,
+  TransactionProducerOptions,
+  TransactionProducerState,
+  TransactionResult,
+} from './client/index.js';
+export type {
+  LocalTransactionState,
+  ResolutionSource,
+  TransactionInfo,
+  TransactionResolution,
+  TransactionState,
+} from './protocol/transaction-commands.js';
 export type {
   AckTarget,
   AdminOptions,
@@ -22,6 +42,18 @@ export type {
   PushConsumerState,
   SimpleConsumerOptions,
   SimpleConsumerState,
+} from './client/index.js';
+
+export { idempotent, DuplicateInProgressError, MemoryIdempotencyStore, LevelIdempotencyStore } from './client/index.js';
+export type {
+  ClaimResult,
+  IdempotencyStore,
+  IdempotentMessage,
+  IdempotentOptions,
+  IdempotentOutcome,
+  LevelIdempotencyStoreOptions,
+  LevelLikeDatabase,
+  MemoryIdempotencyStoreOptions,
 } from './client/index.js';
 
 export type { Message, ReceivedMessage, SendResult } from './common/message.js';

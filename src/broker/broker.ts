@@ -12,6 +12,14 @@ import type { BrokerOptions, ResolvedBrokerOptions } from './options.js';
 import { leaveAll } from './processors/consume.js';
 import { PROCESSORS } from './router.js';
 import { TopicManager } from './topic-manager.js';
+import { DeadLetterService } from './dead-letter.js';
+import { parseRetryDelays } from './retry-policy.js';
+import { RetryService } from './retry-service.js';
+import { TimerIndex } from './timer-index.js';
+import { TimerService } from './timer-service.js';
+import { TransactionChecker } from './transaction-checker.js';
+import { TransactionService } from './transaction-service.js';
+import { TransactionTable } from './transaction-table.js';
 
 export type BrokerState = 'starting' | 'running' | 'closing' | 'closed';
 
@@ -73,11 +81,37 @@ export class Broker {
       defaultQueues: options.defaultQueues,
       onChanged: (topic) => groups?.onTopicChanged(topic) ?? Promise.resolve(),
     });
-    groups = new GroupManager({ store, metadata, queueCount: (t) => topics.queueCount(t), log, maxPullBytes: 4 * 1024 * 1024 });
-    const ctx: BrokerContext = { options, store, metadata, topics, groups, log };
+    const timers = new TimerService({ store, index: new TimerIndex(metadata.sublevel('timers')), log });
+    const deadLetters = new DeadLetterService({ store, topics, db: metadata.sublevel('dlq') });
+    const retries = new RetryService({ delays: parseRetryDelays(options.retryDelays), timers, deadLetters, topics });
+    groups = new GroupManager({ store, metadata, queueCount: (t) => topics.queueCount(t), log, maxPullBytes: 4 * 1024 * 1024, retries, deadLetters });
+
+    const transactionTable = new TransactionTable(metadata);
+    const transactions = new TransactionService({
+      store,
+      table: transactionTable,
+      log,
+      timings: { timeoutMs: options.txTimeoutMs, checkIntervalMs: options.txCheckIntervalMs, checkMax: options.txCheckMax },
+    });
+    let broker: Broker | undefined;
+    const checker = new TransactionChecker({ service: transactions, table: transactionTable, store, log, producersOf: (g) => broker?.producersOf(g) ?? [] });
+    const ctx: BrokerContext = { options, store, metadata, topics, groups, transactions, transactionTable, checker, timers, retries, deadLetters, log };
     store.onDispatch((topic, queueId) => ctx.groups.onDispatch(topic, queueId));
-    const broker = new Broker(options, ctx);
+    broker = new Broker(options, ctx);
     try {
+      // No checkpoint may pass records the table has not replayed yet: the hook waits for it.
+      const rebuild = transactions.rebuild(store.recovery.fromOffset);
+      checkpointHooks.push(async () => {
+        await rebuild.catch(() => undefined);
+        await transactionTable.sync();
+      });
+      await rebuild;
+      const timerRebuild = timers.rebuild();
+      checkpointHooks.push(async () => {
+        await timerRebuild.catch(() => undefined);
+        await timers.beforeCheckpoint();
+      });
+      await timerRebuild;
       await broker.listen();
     } catch (err) {
       await store.close();
@@ -85,6 +119,9 @@ export class Broker {
       throw err;
     }
     groups.start();
+    transactionTable.startFlushing((err) => log('error', `could not persist transaction state: ${err.message}`));
+    checker.start();
+    timers.start();
     broker.heartbeatTimer = setInterval(() => broker.evictSilentClients(), Math.max(50, Math.floor(options.heartbeatTimeoutMs / 4)));
     broker.state = 'running';
     return broker;
@@ -152,6 +189,13 @@ export class Broker {
     }
   }
 
+  /** Live connections that announced this producer group in HELLO (they answer checks). */
+  producersOf(group: string): Session[] {
+    const out: Session[] = [];
+    for (const s of this.sessions) if (s.producerGroup === group && !s.peer.isClosed) out.push(s);
+    return out;
+  }
+
   private evictSilentClients(): void {
     const cutoff = Date.now() - this.options.heartbeatTimeoutMs;
     for (const s of this.sessions) {
@@ -175,6 +219,7 @@ export class Broker {
     this.state = 'closing';
     clearInterval(this.heartbeatTimer);
     const listenerClosed = new Promise<void>((resolve) => this.server.close(() => resolve()));
+    this.ctx.checker.stop();
     await this.ctx.groups.close();
     if (this.inflightRequests > 0) {
       await Promise.race([
@@ -183,7 +228,10 @@ export class Broker {
       ]);
     }
     await this.ctx.groups.flushOffsets();
+    await this.ctx.timers.close();
     await this.ctx.store.close();
+    this.ctx.transactionTable.stopFlushing();
+    await this.ctx.transactionTable.sync();
     await this.ctx.metadata.close();
     for (const s of this.sessions) s.peer.close();
     // Give the final replies a moment to leave, then force what is left.

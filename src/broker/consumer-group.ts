@@ -3,12 +3,34 @@ import type { TagFilter } from '../common/tags.js';
 import type { StartFrom } from '../protocol/commands.js';
 import type { MessageStore, StoredRecord } from '../storage/index.js';
 import { QueueProgress } from './queue-progress.js';
+import type { Lease } from './queue-progress.js';
+import { DEFAULT_MAX_RECONSUME_TIMES } from './retry-policy.js';
+import type { RetryService } from './retry-service.js';
+import type { DeadLetterService } from './dead-letter.js';
+import type { Logger } from './logger.js';
 
 /**
  * One consumer group in clustering mode: each message goes to one member. The broker, not the
  * clients, assigns queues to live members (so two clients can never disagree about who owns a
  * queue) and tracks every delivery until it is acked.
+ *
+ * A failed delivery (NACK, or a lease that ran out) goes one of two ways:
+ *   concurrent groups  a delayed copy goes to the group's retry topic (RetryService) and the offset
+ *                      is done: nothing behind it waits.
+ *   in place           orderly groups, and broadcast members (a group of one, see PushConsumer):
+ *                      the offset stays in flight until its retry delay has passed, then comes
+ *                      again. An orderly queue hands out nothing else while one of its messages
+ *                      is in flight, so a failing message blocks only its own queue, and a queue
+ *                      that moves to a new owner waits for the old owner's in-flight message.
+ * Past maxReconsumeTimes either way ends in the dead-letter queue.
  */
+export interface GroupSettings {
+  orderly: boolean;
+  broadcast: boolean;
+  /** failures retry in place rather than through the retry topic */
+  inPlaceRetry: boolean;
+  maxReconsumeTimes: number;
+}
 export interface Member {
   readonly id: string;
   readonly clientId: string;
@@ -40,6 +62,9 @@ export interface ConsumerGroupDeps {
   /** committed offsets loaded from metadata, `topic/queueId` → offset */
   storedOffsets: Map<string, number>;
   maxPullBytes: number;
+  retries: RetryService;
+  deadLetters: DeadLetterService;
+  log: Logger;
 }
 
 export class ConsumerGroup {
@@ -48,6 +73,8 @@ export class ConsumerGroup {
   readonly progress = new Map<string, QueueProgress>();
   private readonly deps: ConsumerGroupDeps;
   private owners = new Map<string, Member>();
+  /** set by the latest JOIN: members of one group are expected to agree */
+  settings: GroupSettings = { orderly: false, broadcast: false, inPlaceRetry: false, maxReconsumeTimes: DEFAULT_MAX_RECONSUME_TIMES };
 
   constructor(name: string, deps: ConsumerGroupDeps) {
     this.name = name;
@@ -64,7 +91,9 @@ export class ConsumerGroup {
     member: { id: string; clientId: string; address: string },
     subscriptions: Record<string, string>,
     startFrom: StartFrom,
+    settings?: GroupSettings,
   ): Promise<Member> {
+    if (settings) this.settings = settings;
     const subs = new Map<string, TagFilter>();
     for (const [topic, expr] of Object.entries(subscriptions)) {
       subs.set(topic, parseTagExpression(expr));
@@ -123,20 +152,68 @@ export class ConsumerGroup {
   }
 
   ack(topic: string, queueId: number, offset: number): void {
-    this.progress.get(`${topic}/${queueId}`)?.markDone(offset);
+    const p = this.progress.get(`${topic}/${queueId}`);
+    if (!p) return;
+    p.markDone(offset);
+    // An orderly queue was blocked on this message; its next one may go out now.
+    if (this.settings.orderly) this.wakeOwner(p.key);
   }
 
-  /** "Not consumed": the message comes again once `delayMs` has passed. */
-  nack(topic: string, queueId: number, offset: number, delayMs: number): void {
-    const lease = this.progress.get(`${topic}/${queueId}`)?.inflight.get(offset);
-    if (lease) lease.deadline = Date.now() + delayMs;
+  /**
+   * "Not consumed": retried after the schedule's delay (see the class comment). Resolves once the
+   * retry or dead-letter copy is stored. A NACK of an offset not in flight (late, or repeated) is
+   * ignored: that delivery already came back.
+   */
+  async nack(topic: string, queueId: number, offset: number, reason: string): Promise<void> {
+    const p = this.progress.get(`${topic}/${queueId}`);
+    const lease = p?.inflight.get(offset);
+    if (!p || !lease) return;
+    const { inPlaceRetry, maxReconsumeTimes } = this.settings;
+    if (inPlaceRetry && lease.reconsumeTimes + 1 <= maxReconsumeTimes) {
+      lease.deadline = Date.now() + this.deps.retries.delayAfter(lease.reconsumeTimes);
+      return;
+    }
+    await this.fail(p, offset, reason);
   }
 
-  /** Releases expired leases and wakes the owners of queues that got redeliveries. */
+  /** Handles expired leases: a failure in concurrent groups, a plain redelivery in place. */
   expireLeases(now: number): void {
     for (const p of this.progress.values()) {
-      if (p.inflight.size > 0 && p.releaseExpired(now) > 0) this.wakeOwner(p.key);
+      if (p.inflight.size === 0) continue;
+      if (this.settings.inPlaceRetry) {
+        if (p.releaseExpired(now) > 0) this.wakeOwner(p.key);
+        continue;
+      }
+      for (const offset of p.expired(now)) void this.fail(p, offset, 'lease expired before an ack');
     }
+  }
+
+  /**
+   * Moves a failed delivery to the retry topic (or the DLQ) and marks its offset done. While that
+   * append runs the offset is detached, so neither a second failure nor a redelivery can race it;
+   * if the append fails the offset is redelivered in place rather than lost.
+   */
+  private async fail(p: QueueProgress, offset: number, reason: string): Promise<void> {
+    const lease = p.detach(offset);
+    if (!lease) return;
+    try {
+      const { records } = await this.deps.store.readQueue(p.topic, p.queueId, offset, 1);
+      const record = records[0];
+      if (record) {
+        if (this.settings.inPlaceRetry) await this.deps.deadLetters.bury(this.name, record, lease.reconsumeTimes, reason);
+        else await this.deps.retries.retryLater(this.name, record, lease.reconsumeTimes, this.settings.maxReconsumeTimes, reason);
+      }
+      p.markDone(offset);
+      this.wakeOwner(p.key);
+    } catch (err) {
+      this.deps.log('error', `group ${this.name}: could not schedule the retry of ${p.key}@${offset}, redelivering in place: ${(err as Error).message}`);
+      this.reattach(p, offset, lease);
+    }
+  }
+
+  private reattach(p: QueueProgress, offset: number, lease: Lease): void {
+    p.reattach(offset, lease);
+    this.wakeOwner(p.key);
   }
 
   /** New messages are visible on a queue: wake its owner's parked pull, if any. */
@@ -221,13 +298,16 @@ export class ConsumerGroup {
     const queues = m.queues;
     const n = queues.length;
     const start = m.cursor++;
+    const { orderly } = this.settings;
     for (let i = 0; i < n && out.length < max; i++) {
       const p = queues[(start + i) % n]!;
       if (p.reading) continue;
+      // Orderly: one message of a queue at a time, whoever holds it (see the class comment).
+      if (orderly && p.inflight.size > 0) continue;
       if (!p.hasRedeliveries && p.next >= this.deps.store.maxOffset(p.topic, p.queueId)) continue;
       p.reading = true;
       try {
-        await this.readInto(p, m, max - out.length, Date.now() + invisibleMs, out);
+        await this.readInto(p, m, orderly ? 1 : max - out.length, Date.now() + invisibleMs, out);
       } finally {
         p.reading = false;
       }
@@ -247,7 +327,7 @@ export class ConsumerGroup {
       const { records } = await store.readQueue(p.topic, p.queueId, offset, 1);
       const record = records[0];
       if (!record) continue;
-      out.push({ record, reconsumeTimes: p.lease(offset, m.id, deadline) });
+      out.push({ record, reconsumeTimes: p.lease(offset, m.id, deadline, record.reconsumeTimes) });
     }
     const room = max - out.length;
     const visible = store.maxOffset(p.topic, p.queueId);
@@ -264,7 +344,7 @@ export class ConsumerGroup {
       // The tag hash matched; the real tag confirms it (hash collisions are filtered here).
       if (!matchesTag(filter, record.tag) || p.done.has(record.queueOffset)) continue;
       delivered.add(record.queueOffset);
-      out.push({ record, reconsumeTimes: p.lease(record.queueOffset, m.id, deadline) });
+      out.push({ record, reconsumeTimes: p.lease(record.queueOffset, m.id, deadline, record.reconsumeTimes) });
     }
     for (let o = from; o < nextOffset; o++) if (!delivered.has(o)) p.markDone(o);
   }

@@ -4,6 +4,12 @@ import type { ResolvedBrokerOptions } from './options.js';
 import type { GroupManager } from './group-manager.js';
 import type { Logger } from './logger.js';
 import type { TopicManager } from './topic-manager.js';
+import type { DeadLetterService } from './dead-letter.js';
+import type { RetryService } from './retry-service.js';
+import type { TimerService } from './timer-service.js';
+import type { TransactionChecker } from './transaction-checker.js';
+import type { TransactionService } from './transaction-service.js';
+import type { TransactionTable } from './transaction-table.js';
 
 /** What every processor may use. */
 export interface BrokerContext {
@@ -12,6 +18,12 @@ export interface BrokerContext {
   metadata: MetadataStore;
   topics: TopicManager;
   groups: GroupManager;
+  transactions: TransactionService;
+  transactionTable: TransactionTable;
+  checker: TransactionChecker;
+  timers: TimerService;
+  retries: RetryService;
+  deadLetters: DeadLetterService;
   log: Logger;
 }
 

@@ -1,6 +1,8 @@
 import type { MessageStore, MetadataStore } from '../storage/index.js';
 import { ConsumerGroup } from './consumer-group.js';
+import type { DeadLetterService } from './dead-letter.js';
 import type { Logger } from './logger.js';
+import type { RetryService } from './retry-service.js';
 
 /**
  * Owns every consumer group the broker has seen: loads a group's committed offsets on first use,
@@ -12,6 +14,8 @@ export interface GroupManagerOptions {
   queueCount: (topic: string) => number | undefined;
   log: Logger;
   maxPullBytes: number;
+  retries: RetryService;
+  deadLetters: DeadLetterService;
   offsetFlushMs?: number;
   leaseSweepMs?: number;
 }
@@ -51,6 +55,9 @@ export class GroupManager {
         queueCount: this.options.queueCount,
         storedOffsets,
         maxPullBytes: this.options.maxPullBytes,
+        retries: this.options.retries,
+        deadLetters: this.options.deadLetters,
+        log: this.options.log,
       });
       this.groups.set(name, group);
       this.loading.delete(name);

@@ -1,6 +1,7 @@
 import { InvalidArgumentError } from '../common/errors.js';
 import type { Logger } from './logger.js';
 import { stderrLogger } from './logger.js';
+import { DEFAULT_RETRY_DELAYS, parseRetryDelays } from './retry-policy.js';
 
 export interface BrokerOptions {
   host?: string;
@@ -20,8 +21,17 @@ export interface BrokerOptions {
   heartbeatTimeoutMs?: number;
   /** lease of a pulled message when the consumer names none (default 60 s) */
   defaultInvisibleMs?: number;
-  /** redelivery delay after a NACK (default 1 s; retry schedules come with the retry/DLQ issue) */
-  nackDelayMs?: number;
+  /**
+   * Delays before each retry of a failed message, e.g. '1s,2s,5s' or [1000, 2000, 5000]; the last
+   * repeats. Default RocketMQ's: 10s 30s 1m 2m 3m 4m 5m 6m 7m 8m 9m 10m 20m 30m 1h 2h.
+   */
+  retryDelays?: string | readonly number[];
+  /** a transaction still PREPARED this long after its first half is checked (default 6 s) */
+  txTimeoutMs?: number;
+  /** then re-checked every this long (default 30 s) */
+  txCheckIntervalMs?: number;
+  /** unanswered checks before a transaction is PARKED for an operator (default 15) */
+  txCheckMax?: number;
   log?: Logger;
 }
 
@@ -43,7 +53,10 @@ export function resolveBrokerOptions(options: BrokerOptions): ResolvedBrokerOpti
     flushIntervalMs: options.flushIntervalMs ?? 100,
     heartbeatTimeoutMs: options.heartbeatTimeoutMs ?? 30_000,
     defaultInvisibleMs: options.defaultInvisibleMs ?? 60_000,
-    nackDelayMs: options.nackDelayMs ?? 1000,
+    retryDelays: parseRetryDelays(options.retryDelays ?? DEFAULT_RETRY_DELAYS),
+    txTimeoutMs: options.txTimeoutMs ?? 6_000,
+    txCheckIntervalMs: options.txCheckIntervalMs ?? 30_000,
+    txCheckMax: options.txCheckMax ?? 15,
     log: options.log ?? stderrLogger,
   };
   if (resolved.flush !== 'sync' && resolved.flush !== 'async') {
@@ -51,6 +64,12 @@ export function resolveBrokerOptions(options: BrokerOptions): ResolvedBrokerOpti
   }
   if (!Number.isInteger(resolved.port) || resolved.port < 0 || resolved.port > 65535) {
     throw new InvalidArgumentError(`port must be an integer from 0 to 65535, got ${resolved.port}`);
+  }
+  for (const key of ['txTimeoutMs', 'txCheckIntervalMs'] as const) {
+    if (!Number.isInteger(resolved[key]) || resolved[key] < 1) throw new InvalidArgumentError(`${key} must be a positive integer (ms), got ${resolved[key]}`);
+  }
+  if (!Number.isInteger(resolved.txCheckMax) || resolved.txCheckMax < 0) {
+    throw new InvalidArgumentError(`txCheckMax must be a non-negative integer, got ${resolved.txCheckMax}`);
   }
   if (resolved.maxFrameSize <= resolved.maxMessageSize) {
     throw new InvalidArgumentError('maxFrameSize must be larger than maxMessageSize');

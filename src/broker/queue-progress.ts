@@ -11,6 +11,8 @@
 export interface Lease {
   memberId: string;
   deadline: number;
+  /** what this delivery was told: earlier failures of the message (see ConsumerGroup) */
+  reconsumeTimes: number;
 }
 
 export class QueueProgress {
@@ -48,12 +50,37 @@ export class QueueProgress {
     return this.redeliverQueue.splice(0, max);
   }
 
-  /** Records a hand-out and returns how many times the offset was delivered before. */
-  lease(offset: number, memberId: string, deadline: number): number {
-    this.inflight.set(offset, { memberId, deadline });
+  /**
+   * Records a hand-out and returns its reconsumeTimes: `base` (failures before this copy of the
+   * message existed, e.g. a retry record's count) plus earlier deliveries of this offset.
+   */
+  lease(offset: number, memberId: string, deadline: number, base = 0): number {
     const before = this.deliveries.get(offset) ?? 0;
     this.deliveries.set(offset, before + 1);
-    return before;
+    const reconsumeTimes = base + before;
+    this.inflight.set(offset, { memberId, deadline, reconsumeTimes });
+    return reconsumeTimes;
+  }
+
+  /** Takes an offset out of flight without making it deliverable (its failure is being handled). */
+  detach(offset: number): Lease | undefined {
+    const lease = this.inflight.get(offset);
+    this.inflight.delete(offset);
+    return lease;
+  }
+
+  /** Puts a detached offset back for redelivery (handling its failure did not work out). */
+  reattach(offset: number, lease: Lease): void {
+    if (offset < this.committed || this.done.has(offset)) return;
+    this.inflight.set(offset, lease);
+    this.release(offset);
+  }
+
+  /** Offsets whose lease ran out, without releasing them. */
+  expired(now: number): number[] {
+    const out: number[] = [];
+    for (const [offset, lease] of this.inflight) if (lease.deadline <= now) out.push(offset);
+    return out;
   }
 
   /** The offset was processed (acked) or never needed delivery (filtered). */

@@ -4,6 +4,7 @@ import { createTopic, groupStatus, listGroups, listTopics } from './processors/a
 import { ack, joinGroup, leaveGroup, nack, pull } from './processors/consume.js';
 import { send } from './processors/send.js';
 import { heartbeat, hello } from './processors/session.js';
+import { endTransaction, getTransaction, listTransactions, sendHalf } from './processors/transaction.js';
 
 /** Command code → processor. A code missing here gets UNKNOWN_COMMAND; the connection stays up. */
 export const PROCESSORS: ReadonlyMap<number, Processor> = new Map<number, Processor>([
@@ -19,4 +20,8 @@ export const PROCESSORS: ReadonlyMap<number, Processor> = new Map<number, Proces
   [Command.LIST_TOPICS, listTopics],
   [Command.GROUP_STATUS, groupStatus],
   [Command.LIST_GROUPS, listGroups],
+  [Command.SEND_HALF, sendHalf],
+  [Command.END_TRANSACTION, endTransaction],
+  [Command.LIST_TRANSACTIONS, listTransactions],
+  [Command.GET_TRANSACTION, getTransaction],
 ]);

@@ -18,6 +18,10 @@ export interface BrokerConfig {
   maxMessageSize?: number;
   /** undefined: the broker's default */
   segmentSize?: number;
+  /** transaction check timing; undefined: the broker's defaults (6 s, 30 s, 15) */
+  txTimeoutMs?: number;
+  txCheckIntervalMs?: number;
+  txCheckMax?: number;
 }
 
 export type ConfigSource = 'flag' | 'env' | 'file' | 'default';
@@ -43,6 +47,9 @@ const SETTINGS = {
   defaultQueues: { flag: '--default-queues', env: 'HALFMQ_DEFAULT_QUEUES', kind: 'count', fallback: 4 },
   maxMessageSize: { flag: '--max-message-size', env: 'HALFMQ_MAX_MESSAGE_SIZE', kind: 'bytes', fallback: undefined },
   segmentSize: { flag: '--segment-size', env: 'HALFMQ_SEGMENT_SIZE', kind: 'bytes', fallback: undefined },
+  txTimeoutMs: { flag: '--tx-timeout-ms', env: 'HALFMQ_TX_TIMEOUT_MS', kind: 'count', fallback: undefined },
+  txCheckIntervalMs: { flag: '--tx-check-interval-ms', env: 'HALFMQ_TX_CHECK_INTERVAL_MS', kind: 'count', fallback: undefined },
+  txCheckMax: { flag: '--tx-check-max', env: 'HALFMQ_TX_CHECK_MAX', kind: 'count', fallback: undefined },
 } as const satisfies Record<string, { flag: string; env: string; kind: Kind; fallback: unknown }>;
 
 export type ConfigKey = keyof typeof SETTINGS;
@@ -102,6 +109,9 @@ export function resolveBrokerConfig(input: ResolveInput): ResolvedBrokerConfig {
   };
   if (values.maxMessageSize !== undefined) config.maxMessageSize = values.maxMessageSize as number;
   if (values.segmentSize !== undefined) config.segmentSize = values.segmentSize as number;
+  for (const key of ['txTimeoutMs', 'txCheckIntervalMs', 'txCheckMax'] as const) {
+    if (values[key] !== undefined) config[key] = values[key] as number;
+  }
   return { config, sources };
 }
 

@@ -1,4 +1,5 @@
 import { Command, CommanderError } from 'commander';
+import { benchCommand } from './bench-command.js';
 import { brokerCommand } from './broker-command.js';
 import { consumeCommand } from './consume-command.js';
 import { groupCommand } from './group-command.js';
@@ -6,6 +7,7 @@ import { formatError, processIo } from './output.js';
 import type { CliIo } from './output.js';
 import { sendCommand } from './send-command.js';
 import { topicCommand } from './topic-command.js';
+import { txCommand } from './tx-command.js';
 
 const VERSION = '0.1.0';
 
@@ -31,10 +33,11 @@ export function buildProgram(io: CliIo = processIo): Command {
         '  halfmq topic create orders --queues 8\n' +
         '  halfmq send --topic orders --body hello --tag created --key order-1 --property region=eu\n' +
         '  halfmq consume --topic orders --group points --count 10 --json\n' +
-        '  halfmq group status points',
+        '  halfmq group status points\n' +
+        '  halfmq tx list --state parked',
     );
   // Subcommands made with `new Command` do not inherit exitOverride/output settings: copy them.
-  for (const command of [brokerCommand(io), topicCommand(io), sendCommand(io), consumeCommand(io), groupCommand(io)]) {
+  for (const command of [brokerCommand(io), topicCommand(io), sendCommand(io), consumeCommand(io), groupCommand(io), txCommand(io), benchCommand(io)]) {
     program.addCommand(inherit(command, program));
   }
   return program;

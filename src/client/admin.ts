@@ -2,6 +2,13 @@ import { IllegalStateError, InvalidArgumentError } from '../common/errors.js';
 import { validateName } from '../common/names.js';
 import { Command } from '../protocol/commands.js';
 import type {
+  EndTransactionRequest,
+  EndTransactionResponse,
+  ListTransactionsResponse,
+  TransactionInfo,
+  TransactionResolution,
+} from '../protocol/transaction-commands.js';
+import type {
   CreateTopicRequest,
   CreateTopicResponse,
   GroupQueueInfo,
@@ -82,6 +89,24 @@ export class Admin {
   }
 
   /** Closes the connection. Idempotent. */
+  /** Transactions by state: `prepared` (default; awaiting end or check), `parked` (checks exhausted), `all`. */
+  async listTransactions(options: { state?: 'prepared' | 'parked' | 'all'; limit?: number } = {}): Promise<TransactionInfo[]> {
+    return (await this.call<ListTransactionsResponse>(Command.LIST_TRANSACTIONS, options)).transactions;
+  }
+
+  async getTransaction(transactionId: string): Promise<TransactionInfo> {
+    return this.call<TransactionInfo>(Command.GET_TRANSACTION, { transactionId });
+  }
+
+  /**
+   * Manual compensation, typically for a PARKED transaction: commit or roll it back as an operator.
+   * Refused with TransactionConflictError when it was already resolved the other way.
+   */
+  async resolveTransaction(transactionId: string, resolution: TransactionResolution): Promise<EndTransactionResponse> {
+    const request: EndTransactionRequest = { transactionId, resolution, source: 'operator' };
+    return this.call<EndTransactionResponse>(Command.END_TRANSACTION, request);
+  }
+
   async shutdown(): Promise<void> {
     if (this.currentState === 'closed') return;
     this.currentState = 'closed';

@@ -25,6 +25,9 @@ export const ERROR_TABLE = {
   STORAGE_ERROR: { retriable: false, message: 'storage failure' },
   CORRUPT_DATA: { retriable: false, message: 'stored data failed its checksum' },
   DISK_FULL: { retriable: true, message: 'disk is nearly full; writes refused' },
+  TX_NOT_FOUND: { retriable: false, message: 'transaction not found' },
+  TX_CONFLICT: { retriable: false, message: 'transaction already resolved the other way' },
+  MESSAGE_NOT_FOUND: { retriable: false, message: 'message not found' },
   INTERNAL: { retriable: false, message: 'internal error' },
 } as const satisfies Record<string, { retriable: boolean; message: string }>;
 
@@ -83,6 +86,9 @@ export class StorageError extends kind('STORAGE_ERROR') {}
 export class CorruptDataError extends kind('CORRUPT_DATA') {}
 export class DiskFullError extends kind('DISK_FULL') {}
 export class InternalError extends kind('INTERNAL') {}
+export class MessageNotFoundError extends kind('MESSAGE_NOT_FOUND') {}
+export class TransactionNotFoundError extends kind('TX_NOT_FOUND') {}
+export class TransactionConflictError extends kind('TX_CONFLICT') {}
 
 const CLASSES: Record<ErrorCode, new (message?: string, options?: ErrorOptions) => HalfmqError> = {
   INVALID_ARGUMENT: InvalidArgumentError,
@@ -104,6 +110,9 @@ const CLASSES: Record<ErrorCode, new (message?: string, options?: ErrorOptions) 
   CORRUPT_DATA: CorruptDataError,
   DISK_FULL: DiskFullError,
   INTERNAL: InternalError,
+  MESSAGE_NOT_FOUND: MessageNotFoundError,
+  TX_NOT_FOUND: TransactionNotFoundError,
+  TX_CONFLICT: TransactionConflictError,
 };
 
 /** The wire shape of an error (inside an error response header). */

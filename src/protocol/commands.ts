@@ -33,7 +33,27 @@ export const Command = {
   GROUP_STATUS: 32,
   /** c→b {} → {ListGroupsResponse} */
   LIST_GROUPS: 33,
-  // 40-49: transactions (transaction-commands.ts). 60-79: retries, delays, DLQ, lookup.
+  /** c→b {SendHalfRequest} + bodies → {SendHalfResponse}: store half messages, invisible. */
+  SEND_HALF: 40,
+  /** c→b {EndTransactionRequest} → {EndTransactionResponse}: commit or roll back (acknowledged). */
+  END_TRANSACTION: 41,
+  /** b→c {CheckTransactionRequest} + bodies → {CheckTransactionResponse}: "what became of it?" */
+  CHECK_TRANSACTION_STATE: 42,
+  /** c→b {ListTransactionsRequest} → {ListTransactionsResponse} */
+  LIST_TRANSACTIONS: 43,
+  /** c→b {TransactionRef} → {TransactionInfo} */
+  GET_TRANSACTION: 44,
+  /** c→b {DlqListRequest} → {DlqListResponse} (payloads in reliability-commands.ts, 60-79) */
+  DLQ_LIST: 60,
+  /** c→b {DlqResendRequest} → {DlqResendResponse} */
+  DLQ_RESEND: 61,
+  /** c→b {GroupRef} → {DlqPurgeResponse} */
+  DLQ_PURGE: 62,
+  /** c→b {MessageGetRequest} → {MessageLookupResponse} */
+  MESSAGE_GET: 63,
+  /** c→b {MessageFindRequest} → {MessageLookupResponse} */
+  MESSAGE_FIND: 64,
+  // 65-79: more of retries, delays, DLQ, lookup.
 } as const;
 
 export type CommandCode = (typeof Command)[keyof typeof Command];
@@ -82,6 +102,10 @@ export interface WireOutgoingMessage {
   s?: string;
   /** born timestamp (producer clock, informational only) */
   b: number;
+  /** deliver at this time (ms since epoch, broker clock); held until then. Excludes `dm`. */
+  da?: number;
+  /** deliver this many ms after the broker stores it (the broker's clock decides). Excludes `da`. */
+  dm?: number;
 }
 
 export interface SendRequest {
@@ -100,6 +124,15 @@ export interface JoinGroupRequest {
   subscriptions: Record<string, string>;
   /** Where a group seen for the first time starts (per queue without a committed offset). Default earliest. */
   startFrom?: StartFrom;
+  /** one message per queue at a time, a failure retried in place. Default false. */
+  orderly?: boolean;
+  /**
+   * broadcast: the group is one member's own (the client names it `<group>%BC%<clientId>`); its
+   * failures retry in place instead of through a retry topic. Default clustering.
+   */
+  mode?: 'clustering' | 'broadcast';
+  /** retries before a message goes to the group's dead-letter queue. Default 16. */
+  maxReconsumeTimes?: number;
 }
 
 export interface JoinGroupResponse {
@@ -134,6 +167,11 @@ export interface WireDeliveredMessage {
   /** reconsume times */
   r: number;
   n: number;
+  /**
+   * The position to ACK/NACK when it is not [t, q, o]: a retry is delivered as its original topic,
+   * queue and offset, but lives in the group's retry topic.
+   */
+  h?: MessageRef;
 }
 
 export interface PullResponse {

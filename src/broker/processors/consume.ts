@@ -1,6 +1,9 @@
 import { InvalidArgumentError, NotAMemberError } from '../../common/errors.js';
 import { validateName } from '../../common/names.js';
 import type { JoinGroupResponse, MessageRef, PullResponse, StartFrom, WireDeliveredMessage } from '../../protocol/commands.js';
+import type { GroupSettings } from '../consumer-group.js';
+import { toWireDelivered } from '../delivery-view.js';
+import { DEFAULT_MAX_RECONSUME_TIMES, MAX_RECONSUME_TIMES } from '../retry-policy.js';
 import { packBodies } from '../../protocol/message-codec.js';
 import type { BrokerContext, Processor, Session } from '../context.js';
 import { asObject, optInt, optString, reqInt } from '../validate.js';
@@ -8,7 +11,11 @@ import { asObject, optInt, optString, reqInt } from '../validate.js';
 const MAX_PULL = 1024;
 const MAX_WAIT_MS = 120_000;
 
-/** JOIN_GROUP {group, subscriptions, startFrom?} → {memberId}. Every subscribed topic must exist. */
+/**
+ * JOIN_GROUP {group, subscriptions, startFrom?, orderly?, mode?, maxReconsumeTimes?} → {memberId}.
+ * Every subscribed topic must exist. Members of a clustering group also subscribe to the group's
+ * retry topic `%RETRY%<group>` (created here), where failed messages come back from.
+ */
 export const joinGroup: Processor = async (ctx, session, { payload }) => {
   const d = asObject(payload, 'JOIN_GROUP payload');
   const groupName = validateName('group', d.group);
@@ -21,11 +28,14 @@ export const joinGroup: Processor = async (ctx, session, { payload }) => {
     subs[topic] = optString(subscriptions, topic, `tag expression of ${topic}`) ?? '*';
   }
   const startFrom = parseStartFrom(d.startFrom);
+  const settings = parseSettings(d);
+  // A broadcast member's group is its own; resending its dead letters is not supported.
+  if (!settings.broadcast) subs[await ctx.retries.ensureRetryTopic(groupName)] = '*';
   const group = await ctx.groups.get(groupName);
   const previous = session.memberships.get(groupName);
   if (previous) group.leave(previous);
   const memberId = `${session.clientId ?? 'client'}#${session.id}`;
-  await group.join({ id: memberId, clientId: session.clientId ?? '', address: session.address }, subs, startFrom);
+  await group.join({ id: memberId, clientId: session.clientId ?? '', address: session.address }, subs, startFrom, settings);
   session.memberships.set(groupName, memberId);
   ctx.log('info', `consumer ${memberId} joined group ${groupName}`, { topics });
   const reply: JoinGroupResponse = { memberId };
@@ -62,13 +72,9 @@ export const pull: Processor = async (ctx, session, { payload }) => {
   const messages: WireDeliveredMessage[] = new Array(deliveries.length);
   const bodies: Buffer[] = new Array(deliveries.length);
   for (let i = 0; i < deliveries.length; i++) {
-    const { record: r, reconsumeTimes } = deliveries[i]!;
-    const m: WireDeliveredMessage = { id: r.msgId, t: r.topic, q: r.queueId, o: r.queueOffset, b: r.bornTimestamp, st: r.storeTimestamp, r: reconsumeTimes, n: r.body.length };
-    if (r.tag !== undefined) m.g = r.tag;
-    if (r.keys.length > 0) m.k = r.keys;
-    if (Object.keys(r.properties).length > 0) m.p = r.properties;
-    messages[i] = m;
-    bodies[i] = r.body;
+    const { record, reconsumeTimes } = deliveries[i]!;
+    messages[i] = toWireDelivered(record, reconsumeTimes);
+    bodies[i] = record.body;
   }
   const reply: PullResponse = { messages };
   return { payload: reply, body: bodies.length > 0 ? packBodies(bodies) : undefined };
@@ -82,11 +88,16 @@ export const ack: Processor = async (ctx, _session, { payload }) => {
   return { payload: {} };
 };
 
-/** NACK {group, items, reason?}: not consumed; each message is delivered again after a delay. */
+/**
+ * NACK {group, items, reason?}: not consumed; each message comes again after the retry schedule's
+ * delay, or goes to the dead-letter queue past the group's maxReconsumeTimes. Answered once the
+ * retry (or dead-letter) copies are stored.
+ */
 export const nack: Processor = async (ctx, _session, { payload }) => {
   const d = asObject(payload, 'NACK payload');
   const group = await ctx.groups.get(validateName('group', d.group));
-  for (const [topic, queueId, offset] of refs(d.items)) group.nack(topic, queueId, offset, ctx.options.nackDelayMs);
+  const reason = (optString(d, 'reason') ?? 'nacked by the consumer').slice(0, 1024);
+  await Promise.all(refs(d.items).map(([topic, queueId, offset]) => group.nack(topic, queueId, offset, reason)));
   return { payload: {} };
 };
 
@@ -98,6 +109,15 @@ function refs(items: unknown): MessageRef[] {
     }
     return [item[0], reqInt(item[1], `items[${i}] queueId`), reqInt(item[2], `items[${i}] queueOffset`)];
   });
+}
+
+function parseSettings(d: Record<string, unknown>): GroupSettings {
+  const orderly = d.orderly === undefined || d.orderly === null ? false : d.orderly;
+  if (typeof orderly !== 'boolean') throw new InvalidArgumentError('orderly must be a boolean');
+  const mode = d.mode ?? 'clustering';
+  if (mode !== 'clustering' && mode !== 'broadcast') throw new InvalidArgumentError(`mode must be 'clustering' or 'broadcast', got ${JSON.stringify(mode)}`);
+  const maxReconsumeTimes = optInt(d, 'maxReconsumeTimes', 0, MAX_RECONSUME_TIMES, DEFAULT_MAX_RECONSUME_TIMES);
+  return { orderly, broadcast: mode === 'broadcast', inPlaceRetry: orderly || mode === 'broadcast', maxReconsumeTimes };
 }
 
 function parseStartFrom(value: unknown): StartFrom {

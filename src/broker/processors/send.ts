@@ -3,7 +3,8 @@ import type { SendResponse, WireOutgoingMessage } from '../../protocol/commands.
 import { splitBodies } from '../../protocol/message-codec.js';
 import { RecordType } from '../../storage/index.js';
 import type { RecordInput } from '../../storage/index.js';
-import type { Processor } from '../context.js';
+import type { BrokerContext, Processor } from '../context.js';
+import { isDelayed, prepareDelivery } from '../delayed-delivery.js';
 import { asObject, optString, optStringArray, optStringRecord, reqString } from '../validate.js';
 
 const MSG_ID = /^[\x21-\x7e]{1,64}$/;
@@ -14,8 +15,26 @@ const MAX_BATCH = 10_000;
  * write, one fsync wait, and the reply only after they are durable per flush mode.
  */
 export const send: Processor = async (ctx, _session, { payload, body }) => {
-  const d = asObject(payload, 'SEND payload');
-  const messages = d.messages as WireOutgoingMessage[];
+  const records = await recordsFromWire(ctx, asObject(payload, 'SEND payload').messages, body, RecordType.NORMAL);
+  // Delayed messages go through the timer service, which indexes them once stored.
+  const results = await (records.some(isDelayed) ? ctx.timers.append(records) : ctx.store.append(records));
+  const reply: SendResponse = {
+    results: results.map((r, i) => ({
+      msgId: records[i]!.msgId,
+      topic: records[i]!.topic,
+      queueId: records[i]!.queueId,
+      queueOffset: r.queueOffset,
+    })),
+  };
+  return { payload: reply };
+};
+
+/**
+ * Validates the messages of a SEND or SEND_HALF request and turns them into records of `type`:
+ * topic (auto-created when allowed), queue (by sharding key, else round robin), size limits.
+ */
+export async function recordsFromWire(ctx: BrokerContext, wireMessages: unknown, body: Buffer, type: number): Promise<RecordInput[]> {
+  const messages = wireMessages as WireOutgoingMessage[];
   if (!Array.isArray(messages) || messages.length === 0 || messages.length > MAX_BATCH) {
     throw new InvalidArgumentError(`messages must be an array of 1 to ${MAX_BATCH} entries`);
   }
@@ -35,7 +54,7 @@ export const send: Processor = async (ctx, _session, { payload, body }) => {
     const topic = ctx.topics.get(topicName) ?? (await ctx.topics.forSend(topicName));
     const tag = optString(m, 'g', 'tag');
     records[i] = {
-      type: RecordType.NORMAL,
+      type,
       topic: topic.name,
       queueId: ctx.topics.selectQueue(topic, optString(m, 's', 'sharding key')),
       msgId,
@@ -46,15 +65,7 @@ export const send: Processor = async (ctx, _session, { payload, body }) => {
       bornTimestamp: typeof m.b === 'number' ? m.b : Date.now(),
       reconsumeTimes: 0,
     };
+    if (type === RecordType.NORMAL) prepareDelivery(records[i]!, m, Date.now());
   }
-  const results = await ctx.store.append(records);
-  const reply: SendResponse = {
-    results: results.map((r, i) => ({
-      msgId: records[i]!.msgId,
-      topic: records[i]!.topic,
-      queueId: records[i]!.queueId,
-      queueOffset: r.queueOffset,
-    })),
-  };
-  return { payload: reply };
-};
+  return records;
+}

@@ -1,0 +1,41 @@
+/**
+ * Properties the broker itself writes on retry, delayed and dead-letter records. They ride in the
+ * record's property map (so they survive in the log without a new record format) and are stripped
+ * before a message is shown to a consumer, so a user sees exactly the properties they sent.
+ */
+export const SystemProperty = {
+  /** broker-clock ms at which a DELAYED record is released */
+  DELIVER_AT: '__DELIVER_AT',
+  /** topic / queue / queue offset the message was first delivered from (retry and DLQ copies) */
+  ORIGIN_TOPIC: '__ORIGIN_TOPIC',
+  ORIGIN_QUEUE: '__ORIGIN_QUEUE',
+  ORIGIN_OFFSET: '__ORIGIN_OFFSET',
+  /** why the last delivery failed: the handler's error message, or "lease expired" */
+  FAILURE_REASON: '__FAILURE_REASON',
+} as const;
+
+const SYSTEM_KEYS: ReadonlySet<string> = new Set(Object.values(SystemProperty));
+
+/** The user's own properties: the map without the broker's keys (the same object if it has none). */
+export function userProperties(properties: Record<string, string>): Record<string, string> {
+  let out: Record<string, string> | undefined;
+  for (const key in properties) {
+    if (!SYSTEM_KEYS.has(key)) continue;
+    out ??= { ...properties };
+    delete out[key];
+  }
+  return out ?? properties;
+}
+
+export function isSystemProperty(key: string): boolean {
+  return SYSTEM_KEYS.has(key);
+}
+
+/** Per-group system topics, as in RocketMQ. */
+export function retryTopicOf(group: string): string {
+  return `%RETRY%${group}`;
+}
+
+export function dlqTopicOf(group: string): string {
+  return `%DLQ%${group}`;
+}

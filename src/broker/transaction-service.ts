@@ -1,0 +1,198 @@
+import { InvalidArgumentError, TransactionConflictError, TransactionNotFoundError } from '../common/errors.js';
+import type { ResolutionSource, TransactionResolution, TransactionState } from '../protocol/transaction-commands.js';
+import { RecordType } from '../storage/index.js';
+import type { MessageStore, RecordInput, StoredRecord } from '../storage/index.js';
+import type { Logger } from './logger.js';
+import type { Half, Transaction, TransactionTable } from './transaction-table.js';
+import { transition } from './transaction-state.js';
+import type { TransactionEvent } from './transaction-state.js';
+
+/** System topic of transaction bookkeeping records (commit releases, rollbacks, parking). */
+export const TX_TOPIC = '%TX%';
+/** System properties on half messages (visible to consumers of committed messages). */
+export const TX_ID_PROPERTY = '__TX_ID';
+export const TX_GROUP_PROPERTY = '__TX_GROUP';
+
+export interface TransactionTimings {
+  /** first check this long after the first half is stored (broker clock) */
+  timeoutMs: number;
+  /** then every this long */
+  checkIntervalMs: number;
+  /** checks before the transaction is PARKED for a human */
+  checkMax: number;
+}
+
+/**
+ * Half messages and their resolution. A half is a PREPARED record: durable, never dispatched.
+ * COMMIT appends one RELEASE record that gives every half of the transaction its queue entry at
+ * once (all visible together, no copies); ROLLBACK and PARK append a small TX_OP record. So every
+ * state change is in the commit log first, and the transaction table is rebuilt from it.
+ */
+export class TransactionService {
+  readonly timings: TransactionTimings;
+  private readonly store: MessageStore;
+  private readonly table: TransactionTable;
+  private readonly log: Logger;
+  /** one state change at a time per transaction */
+  private readonly locks = new Map<string, Promise<unknown>>();
+
+  constructor(options: { store: MessageStore; table: TransactionTable; log: Logger; timings: TransactionTimings }) {
+    this.store = options.store;
+    this.table = options.table;
+    this.log = options.log;
+    this.timings = options.timings;
+  }
+
+  /**
+   * Stores half messages (already validated, type PREPARED) for a transaction, creating it on its
+   * first half. More halves may join while it is PREPARED.
+   */
+  async prepare(id: string, group: string, records: RecordInput[], checkImmunityMs: number): Promise<{ results: { physicalOffset: number }[] }> {
+    return this.locked(id, async () => {
+      const existing = await this.table.get(id);
+      if (existing && existing.state !== 'PREPARED') {
+        throw new TransactionConflictError(`transaction ${id} is already ${existing.state}; no message can join it`, {
+          context: { transactionId: id, state: existing.state },
+        });
+      }
+      if (existing && existing.group !== group) {
+        throw new InvalidArgumentError(`transaction ${id} belongs to producer group ${existing.group}, not ${group}`);
+      }
+      for (const r of records) r.properties = { ...r.properties, [TX_ID_PROPERTY]: id, [TX_GROUP_PROPERTY]: group };
+      const results = await this.store.append(records);
+      const storedAt = results[0]!.storeTimestamp;
+      const tx: Transaction = existing ?? {
+        id,
+        group,
+        state: 'PREPARED',
+        createdAt: storedAt,
+        checkTimes: 0,
+        nextCheckAt: storedAt + Math.max(this.timings.timeoutMs, checkImmunityMs),
+        halves: [],
+      };
+      records.forEach((r, i) => tx.halves.push(halfOf(r, results[i]!.physicalOffset, results[i]!.size)));
+      this.table.save(tx);
+      return { results };
+    });
+  }
+
+  /** Commits or rolls back; the first resolution wins, a repeat is a no-op, the opposite refused. */
+  async end(id: string, resolution: TransactionResolution, source: ResolutionSource): Promise<{ state: TransactionState; changed: boolean }> {
+    return this.locked(id, () => this.apply(id, resolution, source));
+  }
+
+  /** Checks exhausted: no more checks, an operator resolves it (`halfmq tx resolve`). */
+  async park(id: string): Promise<void> {
+    await this.locked(id, () => this.apply(id, 'PARK', 'check'));
+  }
+
+  /** After an unanswered check: count it and schedule the next one. */
+  recordCheck(tx: Transaction, now: number): void {
+    tx.checkTimes++;
+    tx.nextCheckAt = now + this.timings.checkIntervalMs;
+    this.table.save(tx);
+  }
+
+  /**
+   * Replays the log from `fromOffset` (the store's last checkpoint) into the table: level may
+   * have lost the newest changes in a crash, the log has not.
+   */
+  async rebuild(fromOffset: number): Promise<{ replayed: number; open: number }> {
+    const loaded = await this.table.load();
+    const replayed = await this.store.scan(fromOffset, new Set([RecordType.PREPARED, RecordType.RELEASE, RecordType.TX_OP]), (r) => this.replay(r));
+    if (loaded > 0 || replayed > 0) this.log('info', `transactions: ${this.table.openCount} open after loading ${loaded} and replaying ${replayed} log records`);
+    return { replayed, open: this.table.openCount };
+  }
+
+  private async replay(r: StoredRecord): Promise<void> {
+    if (r.type === RecordType.PREPARED) {
+      const id = r.properties[TX_ID_PROPERTY];
+      const group = r.properties[TX_GROUP_PROPERTY];
+      if (id === undefined || group === undefined) return;
+      const existing = await this.table.get(id);
+      if (existing && existing.state !== 'PREPARED') return;
+      const tx: Transaction = existing ?? {
+        id,
+        group,
+        state: 'PREPARED',
+        createdAt: r.storeTimestamp,
+        checkTimes: 0,
+        nextCheckAt: r.storeTimestamp + this.timings.timeoutMs,
+        halves: [],
+      };
+      if (!tx.halves.some((h) => h.physicalOffset === r.physicalOffset)) tx.halves.push(halfOf(r, r.physicalOffset, r.size));
+      this.table.save(tx);
+      return;
+    }
+    if (r.topic !== TX_TOPIC) return;
+    const event: TransactionEvent | undefined =
+      r.type === RecordType.RELEASE ? 'COMMIT' : r.properties.op === 'rollback' ? 'ROLLBACK' : r.properties.op === 'park' ? 'PARK' : undefined;
+    const tx = await this.table.get(r.msgId);
+    if (!event || !tx) return;
+    const next = transition(tx.id, tx.state, event);
+    if (!next.changed) return;
+    tx.state = next.state;
+    if (event !== 'PARK') {
+      tx.resolvedAt = r.storeTimestamp;
+      tx.resolvedBy = (r.properties.source as ResolutionSource | undefined) ?? 'producer';
+    }
+    this.table.save(tx);
+  }
+
+  private async apply(id: string, event: TransactionEvent, source: ResolutionSource): Promise<{ state: TransactionState; changed: boolean }> {
+    const tx = await this.table.get(id);
+    if (!tx) throw new TransactionNotFoundError(`transaction ${id} not found`, { context: { transactionId: id } });
+    const next = transition(id, tx.state, event);
+    if (!next.changed) return { state: tx.state, changed: false };
+    const meta = { topic: TX_TOPIC, msgId: id, properties: { group: tx.group, source } };
+    if (event === 'COMMIT') {
+      await this.store.release(
+        tx.halves.map((h) => ({ physicalOffset: h.physicalOffset, size: h.size, topic: h.topic, queueId: h.queueId, tag: h.tag })),
+        meta,
+      );
+    } else {
+      const op: RecordInput = {
+        type: RecordType.TX_OP,
+        topic: TX_TOPIC,
+        queueId: 0,
+        msgId: id,
+        keys: [],
+        properties: { ...meta.properties, op: event === 'ROLLBACK' ? 'rollback' : 'park' },
+        body: Buffer.alloc(0),
+        bornTimestamp: Date.now(),
+        reconsumeTimes: 0,
+      };
+      await this.store.append([op]);
+    }
+    tx.state = next.state;
+    if (event !== 'PARK') {
+      tx.resolvedAt = Date.now();
+      tx.resolvedBy = source;
+    }
+    this.table.save(tx);
+    this.log(event === 'PARK' ? 'warn' : 'info', `transaction ${id} ${next.state.toLowerCase().replace("_", " ")} by ${source}`, {
+      group: tx.group,
+      messages: tx.halves.length,
+      ...(event === 'PARK' ? { checks: tx.checkTimes } : {}),
+    });
+    return next;
+  }
+
+  private async locked<T>(id: string, work: () => Promise<T>): Promise<T> {
+    const before = this.locks.get(id) ?? Promise.resolve();
+    const run = before.then(work, work);
+    const tail = run.catch(() => undefined);
+    this.locks.set(id, tail);
+    try {
+      return await run;
+    } finally {
+      if (this.locks.get(id) === tail) this.locks.delete(id);
+    }
+  }
+}
+
+function halfOf(r: { msgId: string; topic: string; queueId: number; tag?: string; keys: string[] }, physicalOffset: number, size: number): Half {
+  const h: Half = { physicalOffset, size, msgId: r.msgId, topic: r.topic, queueId: r.queueId, keys: r.keys };
+  if (r.tag !== undefined) h.tag = r.tag;
+  return h;
+}

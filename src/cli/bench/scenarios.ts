@@ -1,0 +1,322 @@
+import { randomBytes } from 'node:crypto';
+import { Admin } from '../../client/admin.js';
+import { Producer } from '../../client/producer.js';
+import { PushConsumer } from '../../client/push-consumer.js';
+import { SimpleConsumer } from '../../client/simple-consumer.js';
+import type { Message, ReceivedMessage } from '../../common/message.js';
+import { InternalError } from '../../common/errors.js';
+import { Histogram } from './histogram.js';
+import type { BenchOptions } from './options.js';
+import type { Progress } from './progress.js';
+
+/**
+ * The load scenarios of `halfmq bench`. Each runs against `endpoints`, bounded by a message count
+ * and by `durationS`, and returns the measured phase only (set-up, warm-up and pre-fill excluded).
+ */
+export interface BenchResult {
+  scenario: string;
+  messages: number;
+  seconds: number;
+  msgsPerSec: number;
+  mbPerSec: number;
+  latencyMs: { p50: number; p90: number; p99: number; max: number };
+  /** scenario-specific details (kept out of the contract fields above) */
+  details?: Record<string, unknown>;
+}
+
+export interface ScenarioContext {
+  endpoints: string;
+  options: BenchOptions;
+  progress: Progress;
+}
+
+const CONNECT_TIMEOUT_MS = 10_000;
+const WARMUP_MESSAGES = 2_000;
+
+export function benchName(kind: string): string {
+  return `bench-${kind}-${Date.now().toString(36)}-${randomBytes(3).toString('hex')}`;
+}
+
+export function result(scenario: string, messages: number, seconds: number, bytesPerMessage: number, hist: Histogram, details?: Record<string, unknown>): BenchResult {
+  const s = Math.max(seconds, 1e-9);
+  const out: BenchResult = {
+    scenario,
+    messages,
+    seconds: round(seconds, 3),
+    msgsPerSec: Math.round(messages / s),
+    mbPerSec: round((messages * bytesPerMessage) / s / (1024 * 1024), 2),
+    latencyMs: hist.summaryMs(),
+  };
+  if (details !== undefined) out.details = details;
+  return out;
+}
+
+function round(n: number, digits: number): number {
+  const f = 10 ** digits;
+  return Math.round(n * f) / f;
+}
+
+export async function createTopic(endpoints: string, name: string, queues: number): Promise<void> {
+  const admin = new Admin({ endpoints, connectTimeoutMs: CONNECT_TIMEOUT_MS });
+  try {
+    await admin.createTopic(name, { queues });
+  } finally {
+    await admin.shutdown();
+  }
+}
+
+/**
+ * Runs `concurrency` workers that each take up to `batch` of the `total` units and await `work`,
+ * until all are done or the deadline passes. The first failure stops everything and is thrown.
+ * Returns how many units completed and when (performance.now()) the last one did.
+ */
+export async function closedLoop(
+  total: number,
+  concurrency: number,
+  batch: number,
+  deadline: number,
+  work: (n: number, index: number) => Promise<void>,
+  onDone: (completed: number) => void = () => undefined,
+): Promise<{ completed: number; lastAt: number }> {
+  let next = 0;
+  let completed = 0;
+  let lastAt = performance.now();
+  let failure: unknown;
+  const worker = async (): Promise<void> => {
+    while (failure === undefined && next < total && performance.now() < deadline) {
+      const n = Math.min(batch, total - next);
+      const index = next;
+      next += n;
+      try {
+        await work(n, index);
+      } catch (err) {
+        failure ??= err;
+        return;
+      }
+      completed += n;
+      lastAt = performance.now();
+      onDone(completed);
+    }
+  };
+  await Promise.all(Array.from({ length: Math.max(1, Math.min(concurrency, Math.ceil(total / batch))) }, worker));
+  if (failure !== undefined) throw failure;
+  return { completed, lastAt };
+}
+
+function makeMessages(topic: string, body: Buffer, n: number): Message[] {
+  return Array.from({ length: n }, () => ({ topic, body }));
+}
+
+/** Sends `count` messages as fast as `concurrency` x `batch` allow (no measurement): warm-up and pre-fill. */
+export async function fill(producer: Producer, topic: string, body: Buffer, count: number, progress: Progress, label: string): Promise<void> {
+  const batch = 64;
+  await closedLoop(count, 16, batch, Infinity, async (n) => {
+    await producer.sendBatch(makeMessages(topic, body, n));
+  }, (done) => progress.update(label, done, count));
+}
+
+/** produce: acknowledged sends, `concurrency` requests in flight, `batch` messages per request. */
+export async function produce(ctx: ScenarioContext): Promise<BenchResult> {
+  const { options: o, endpoints, progress } = ctx;
+  const topic = benchName('produce');
+  await createTopic(endpoints, topic, o.queues);
+  const producer = new Producer({ endpoints, connectTimeoutMs: CONNECT_TIMEOUT_MS });
+  try {
+    await producer.start();
+    const body = randomBytes(o.size);
+    // Warm-up: JIT, connection buffers, the segment file's first pages. Not measured.
+    await closedLoop(Math.min(WARMUP_MESSAGES, o.messages), o.concurrency, o.batch, Infinity, (n) =>
+      n === 1 ? producer.send({ topic, body }).then(() => undefined) : producer.sendBatch(makeMessages(topic, body, n)).then(() => undefined),
+    );
+    const hist = new Histogram();
+    const start = performance.now();
+    const { completed, lastAt } = await closedLoop(
+      o.messages,
+      o.concurrency,
+      o.batch,
+      start + o.durationS * 1000,
+      async (n) => {
+        const t0 = performance.now();
+        if (n === 1) await producer.send({ topic, body });
+        else await producer.sendBatch(makeMessages(topic, body, n));
+        hist.recordMs(performance.now() - t0);
+      },
+      (done) => progress.update('produce', done, o.messages),
+    );
+    progress.done();
+    return result('produce', completed, (lastAt - start) / 1000, o.size, hist, {
+      size: o.size,
+      concurrency: o.concurrency,
+      batch: o.batch,
+      latency: o.batch === 1 ? 'per send' : 'per sendBatch request',
+    });
+  } finally {
+    await producer.shutdown();
+  }
+}
+
+/** consume: drain a pre-filled topic with pulls of up to `batch` messages, `concurrency` pulls in flight. */
+export async function consume(ctx: ScenarioContext): Promise<BenchResult> {
+  const { options: o, endpoints, progress } = ctx;
+  const topic = benchName('consume');
+  await createTopic(endpoints, topic, o.queues);
+  const producer = new Producer({ endpoints, connectTimeoutMs: CONNECT_TIMEOUT_MS });
+  try {
+    await fill(producer, topic, randomBytes(o.size), o.messages, progress, 'fill');
+  } finally {
+    await producer.shutdown();
+  }
+  const consumer = new SimpleConsumer({ endpoints, group: benchName('group'), subscriptions: { [topic]: '*' }, connectTimeoutMs: CONNECT_TIMEOUT_MS });
+  await consumer.start();
+  try {
+    const hist = new Histogram();
+    const acks: Promise<void>[] = [];
+    let received = 0;
+    let lastAt = 0;
+    const start = performance.now();
+    const deadline = start + o.durationS * 1000;
+    const loop = async (): Promise<void> => {
+      while (received < o.messages && performance.now() < deadline) {
+        const t0 = performance.now();
+        const msgs: ReceivedMessage[] = await consumer.receive(o.batch, 1_000);
+        if (msgs.length === 0) continue;
+        hist.recordMs(performance.now() - t0);
+        received += msgs.length;
+        lastAt = performance.now();
+        acks.push(consumer.ack(msgs));
+        progress.update('consume', received, o.messages);
+      }
+    };
+    await Promise.all(Array.from({ length: o.concurrency }, loop));
+    await Promise.all(acks);
+    progress.done();
+    return result('consume', Math.min(received, o.messages), (lastAt - start) / 1000, o.size, hist, {
+      size: o.size,
+      pullsInFlight: o.concurrency,
+      pullBatch: o.batch,
+      latency: 'per PULL round trip',
+    });
+  } finally {
+    await consumer.shutdown();
+  }
+}
+
+/**
+ * e2e: send-to-handler latency through a PushConsumer. At saturation (`concurrency` sends in flight)
+ * or at a fixed `rate`; with a rate, each message is stamped with its scheduled send time so a
+ * stalled sender shows up as latency (no coordinated omission).
+ */
+export async function e2e(ctx: ScenarioContext): Promise<BenchResult> {
+  const { options: o, endpoints, progress } = ctx;
+  const topic = benchName('e2e');
+  await createTopic(endpoints, topic, o.queues);
+  const hist = new Histogram();
+  const total = o.messages;
+  let received = 0;
+  let lastAt = 0;
+  let expected = total;
+  let allReceived!: () => void;
+  const everything = new Promise<void>((resolve) => (allReceived = resolve));
+  const consumer = new PushConsumer({
+    endpoints,
+    group: benchName('group'),
+    subscriptions: { [topic]: '*' },
+    concurrency: 1024,
+    pollWaitMs: 1_000,
+    connectTimeoutMs: CONNECT_TIMEOUT_MS,
+    handler: (msg) => {
+      const now = performance.now();
+      if (msg.body.length >= 8) hist.recordMs(now - msg.body.readDoubleLE(0));
+      received++;
+      lastAt = now;
+      progress.update('e2e', received, total);
+      if (received >= expected) allReceived();
+    },
+  });
+  await consumer.start();
+  const producer = new Producer({ endpoints, connectTimeoutMs: CONNECT_TIMEOUT_MS });
+  const template = randomBytes(Math.max(8, o.size));
+  const stamped = (at: number): Buffer => {
+    const b = Buffer.allocUnsafe(template.length);
+    template.copy(b);
+    b.writeDoubleLE(at, 0);
+    return b;
+  };
+  try {
+    await producer.start();
+    const start = performance.now();
+    const deadline = start + o.durationS * 1000;
+    let sent = 0;
+    if (o.rate === undefined) {
+      const r = await closedLoop(total, o.concurrency, o.batch, deadline, async (n) => {
+        const now = performance.now();
+        if (n === 1) await producer.send({ topic, body: stamped(now) });
+        else await producer.sendBatch(Array.from({ length: n }, () => ({ topic, body: stamped(now) })));
+      });
+      sent = r.completed;
+    } else {
+      sent = await paced(total, o.rate, o.concurrency * 16, deadline, (scheduledAt) => producer.send({ topic, body: stamped(scheduledAt) }));
+    }
+    expected = sent; // time may have run out before all were sent
+    if (received >= expected) allReceived();
+    // Stragglers get a little longer than the run itself was allowed.
+    await Promise.race([everything, new Promise((resolve) => setTimeout(resolve, 10_000 + Math.max(0, deadline - performance.now())).unref())]);
+    progress.done();
+    const offered = o.rate === undefined ? 'saturation' : `${o.rate} msgs/s`;
+    return result('e2e', received, (lastAt - start) / 1000, o.size, hist, {
+      size: o.size,
+      rate: offered,
+      sent,
+      concurrency: o.concurrency,
+      latency: 'send call (or scheduled send time) to handler',
+    });
+  } finally {
+    await producer.shutdown();
+    await consumer.shutdown();
+  }
+}
+
+/**
+ * Open loop: starts send number i at start + i/rate whatever the previous ones are doing, with at
+ * most `maxOutstanding` unanswered (beyond that the sender waits, and the late start shows up in the
+ * latency of what it sends next). Returns how many were sent.
+ */
+async function paced(total: number, rate: number, maxOutstanding: number, deadline: number, send: (scheduledAt: number) => Promise<unknown>): Promise<number> {
+  const start = performance.now();
+  let i = 0;
+  let outstanding = 0;
+  let failure: unknown;
+  let wake: (() => void) | undefined;
+  const pending = new Set<Promise<unknown>>();
+  while (i < total && failure === undefined) {
+    const now = performance.now();
+    if (now >= deadline) break;
+    const due = Math.min(total, Math.floor(((now - start) / 1000) * rate) + 1);
+    while (i < due && outstanding < maxOutstanding) {
+      const scheduledAt = start + (i / rate) * 1000;
+      outstanding++;
+      i++;
+      const p = send(scheduledAt).then(
+        () => undefined,
+        (err: unknown) => {
+          failure ??= err;
+        },
+      ).finally(() => {
+        outstanding--;
+        pending.delete(p);
+        wake?.();
+      });
+      pending.add(p);
+    }
+    if (outstanding >= maxOutstanding) await new Promise<void>((resolve) => (wake = resolve));
+    else await new Promise((resolve) => setTimeout(resolve, Math.max(0, Math.min(5, start + (i / rate) * 1000 - performance.now()))));
+    wake = undefined;
+  }
+  await Promise.all(pending);
+  if (failure !== undefined) throw failure;
+  return i;
+}
+
+export function assertCompleted(r: BenchResult, wanted: number): void {
+  if (r.messages === 0 && wanted > 0) throw new InternalError(`${r.scenario}: nothing completed within the time limit`);
+}

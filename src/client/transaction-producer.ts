@@ -1,0 +1,267 @@
+import { Backoff } from '../common/backoff.js';
+import { HalfmqError, IllegalStateError, InvalidArgumentError, UnknownCommandError, isRetriable, toWireError } from '../common/errors.js';
+import type { Message, ReceivedMessage } from '../common/message.js';
+import { validateName } from '../common/names.js';
+import { Command } from '../protocol/commands.js';
+import type { FrameHeader, Frame } from '../protocol/frame.js';
+import { packBodies, splitBodies } from '../protocol/message-codec.js';
+import type { Peer } from '../protocol/peer.js';
+import type {
+  CheckTransactionRequest,
+  EndTransactionRequest,
+  EndTransactionResponse,
+  LocalTransactionState,
+  SendHalfRequest,
+  SendHalfResponse,
+  TransactionResolution,
+} from '../protocol/transaction-commands.js';
+import { Connection } from './connection.js';
+import type { ClientOptions } from './connection.js';
+import { createMessageId } from './message-id.js';
+import { encodeMessage, toReceivedMessage, validateMessage } from './message-convert.js';
+
+/** A message as the local transaction sees it: what was sent, plus its ids. */
+export type TransactionMessage = Message & { msgId: string; transactionId: string };
+
+/** What the broker hands the checker: the transaction's (first) half message and its id. */
+export type CheckMessage = ReceivedMessage & {
+  transactionId: string;
+  /** every half message of the transaction (up to 16) */
+  messages: ReceivedMessage[];
+  /** checks sent before this one */
+  checkTimes: number;
+};
+
+/** Answers "what became of this transaction?" from durable local state (e.g. a transaction-log row). */
+export type TransactionChecker = (message: CheckMessage) => LocalTransactionState | Promise<LocalTransactionState>;
+
+/** The local transaction: runs after the half messages are stored, decides their fate. */
+export type LocalTransactionExecutor = (messages: TransactionMessage[]) => LocalTransactionState | Promise<LocalTransactionState>;
+
+export interface TransactionProducerOptions extends ClientOptions {
+  /** Producer group: the broker asks any live producer of it about this group's transactions. */
+  group: string;
+  checker: TransactionChecker;
+  /** Attempts at END_TRANSACTION on retriable failures before leaving it to the check. Default 4. */
+  endAttempts?: number;
+}
+
+export interface TransactionOptions {
+  /** no check-back earlier than this after the first half (on top of the broker's timeout) */
+  checkImmunityMs?: number;
+}
+
+export interface TransactionResult {
+  transactionId: string;
+  msgIds: string[];
+  /**
+   * What the broker was told: COMMIT or ROLLBACK once it acknowledged it; UNKNOWN when the local
+   * transaction said so (or threw), or when ending it failed after retries. An UNKNOWN one is
+   * resolved by the broker's check-back through `checker`.
+   */
+  state: LocalTransactionState;
+}
+
+export type TransactionProducerState = 'idle' | 'running' | 'closed';
+
+const LOCAL_STATES: ReadonlySet<string> = new Set(['COMMIT', 'ROLLBACK', 'UNKNOWN']);
+
+/**
+ * Sends transactional (half) messages: stored by the broker durably but invisible to consumers
+ * until the local transaction commits. If the end of a transaction is lost (crash, timeout), the
+ * broker asks a live producer of the same group through `checker`, so the checker must answer from
+ * durable state shared by the group, never from this process's memory.
+ *
+ * @example
+ * const producer = new TransactionProducer({ endpoints, group: 'orders', checker: async (msg) => lookUp(msg.transactionId) });
+ * await producer.start();
+ * const { state } = await producer.sendInTransaction({ topic: 'order-events', body }, async ([msg]) => {
+ *   await db.transaction(async (t) => { await t.insertOrder(order); await t.insertTxLog(msg.transactionId); });
+ *   return 'COMMIT';
+ * });
+ */
+export class TransactionProducer {
+  readonly group: string;
+  private readonly connection: Connection;
+  private readonly checker: TransactionChecker;
+  private readonly endAttempts: number;
+  private currentState: TransactionProducerState = 'idle';
+
+  constructor(options: TransactionProducerOptions) {
+    if (options === null || typeof options !== 'object') throw new InvalidArgumentError('transaction producer options are required');
+    this.group = validateName('group', options.group);
+    if (typeof options.checker !== 'function') throw new InvalidArgumentError('checker must be a function (message) => COMMIT | ROLLBACK | UNKNOWN');
+    this.checker = options.checker;
+    this.endAttempts = options.endAttempts ?? 4;
+    if (!Number.isInteger(this.endAttempts) || this.endAttempts < 1) throw new InvalidArgumentError('endAttempts must be a positive integer');
+    this.connection = new Connection({ ...options, producerGroup: this.group });
+    this.connection.on('request', (frame, peer) => this.onBrokerRequest(frame, peer));
+  }
+
+  get state(): TransactionProducerState {
+    return this.currentState;
+  }
+
+  /** Connects (HELLO with the producer group), from then on answering checks. */
+  async start(): Promise<void> {
+    this.assertOpen();
+    await this.connection.connect();
+    if (this.currentState === 'idle') this.currentState = 'running';
+  }
+
+  /**
+   * Sends the half message(s), runs `executor` (the local transaction), then commits or rolls back
+   * as it answers. A throw counts as UNKNOWN (the local transaction may have committed before it
+   * threw; the check-back finds out) and is rethrown after the halves are safely stored.
+   */
+  async sendInTransaction(messages: Message | Message[], executor: LocalTransactionExecutor, options: TransactionOptions = {}): Promise<TransactionResult> {
+    if (typeof executor !== 'function') throw new InvalidArgumentError('executor must be a function (messages) => COMMIT | ROLLBACK | UNKNOWN');
+    const tx = this.beginTransaction(options);
+    const sent = await tx.sendAll(Array.isArray(messages) ? messages : [messages]);
+    // A throw leaves the transaction PREPARED on purpose: the broker will ask the checker.
+    const state = await executor(sent);
+    if (!LOCAL_STATES.has(state)) throw new InvalidArgumentError(`the local transaction returned ${JSON.stringify(state)}; expected COMMIT, ROLLBACK or UNKNOWN`);
+    const ended = state === 'UNKNOWN' ? 'UNKNOWN' : await tx.end(state).then(
+      () => state,
+      () => 'UNKNOWN' as const,
+    );
+    return { transactionId: tx.id, msgIds: sent.map((m) => m.msgId), state: ended };
+  }
+
+  /** The two-step style: `const tx = producer.beginTransaction(); await tx.send(m); await tx.commit()`. */
+  beginTransaction(options: TransactionOptions = {}): Transaction {
+    this.assertOpen();
+    const immunity = options.checkImmunityMs ?? 0;
+    if (!Number.isInteger(immunity) || immunity < 0) throw new InvalidArgumentError('checkImmunityMs must be a non-negative integer');
+    return new Transaction(this, createMessageId(), immunity);
+  }
+
+  /** Stops answering checks and closes the connection. Idempotent. */
+  async shutdown(): Promise<void> {
+    if (this.currentState === 'closed') return;
+    this.currentState = 'closed';
+    await this.connection.close();
+  }
+
+  /** @internal */
+  async sendHalves(transactionId: string, messages: Message[], checkImmunityMs: number): Promise<TransactionMessage[]> {
+    this.assertOpen();
+    if (messages.length === 0) throw new InvalidArgumentError('a transaction needs at least one message');
+    messages.forEach((m, i) => validateMessage(m, `messages[${i}]`));
+    const hello = await this.connection.connect();
+    if (this.currentState === 'idle') this.currentState = 'running';
+    const now = Date.now();
+    const encoded = messages.map((m) => encodeMessage(m, createMessageId(now), hello.maxMessageSize, now));
+    const request: SendHalfRequest = { transactionId, group: this.group, messages: encoded.map((e) => e.wire), checkImmunityMs };
+    // Safe to resend: a half joins its transaction by id, and the same ids are sent again.
+    await this.connection.request<SendHalfResponse>(Command.SEND_HALF, request, packBodies(encoded.map((e) => e.body)), { retries: 2 });
+    return messages.map((m, i) => ({ ...m, msgId: encoded[i]!.wire.id, transactionId }));
+  }
+
+  /** @internal Acknowledged by the broker; retried on retriable failures (a repeat is a no-op). */
+  async endTransaction(transactionId: string, resolution: TransactionResolution): Promise<EndTransactionResponse> {
+    this.assertOpen();
+    const request: EndTransactionRequest = { transactionId, resolution, source: 'producer' };
+    const backoff = new Backoff({ initialMs: 50, maxMs: 1_000 });
+    for (let attempt = 1; ; attempt++) {
+      try {
+        return (await this.connection.request<EndTransactionResponse>(Command.END_TRANSACTION, request)).payload;
+      } catch (err) {
+        if (!isRetriable(err) || attempt >= this.endAttempts || this.currentState === 'closed') throw err;
+        await new Promise((resolve) => setTimeout(resolve, backoff.next()));
+      }
+    }
+  }
+
+  private onBrokerRequest(frame: Frame, peer: Peer): void {
+    const { header } = frame;
+    if (header.c !== Command.CHECK_TRANSACTION_STATE) {
+      peer.replyError(header, new UnknownCommandError(`client does not serve command ${header.c}`));
+      return;
+    }
+    void this.answerCheck(header, frame.body, peer);
+  }
+
+  private async answerCheck(header: FrameHeader, body: Buffer, peer: Peer): Promise<void> {
+    try {
+      const d = header.d as CheckTransactionRequest;
+      const wire = Array.isArray(d?.messages) ? d.messages : [];
+      const bodies = splitBodies(body, wire);
+      const messages = wire.map((w, i) => toReceivedMessage(w, bodies[i]!));
+      const first = messages[0];
+      if (!first) throw new InvalidArgumentError('check without messages');
+      const resolution = await this.checker({ ...first, transactionId: d.transactionId, messages, checkTimes: d.checkTimes });
+      if (!LOCAL_STATES.has(resolution)) throw new InvalidArgumentError(`checker returned ${JSON.stringify(resolution)}; expected COMMIT, ROLLBACK or UNKNOWN`);
+      peer.reply(header, { resolution });
+    } catch (err) {
+      // The broker treats an error like UNKNOWN and checks again later.
+      peer.replyError(header, err instanceof HalfmqError ? err : toWireError(err));
+    }
+  }
+
+  private assertOpen(): void {
+    if (this.currentState === 'closed') throw new IllegalStateError('transaction producer was shut down');
+  }
+}
+
+export type TransactionHandleState = 'open' | 'committed' | 'rolled-back';
+
+/**
+ * One transaction in the two-step style. Messages sent through it are stored as halves at once;
+ * `commit()` makes all of them visible together, `rollback()` none of them.
+ */
+export class Transaction {
+  readonly id: string;
+  private readonly producer: TransactionProducer;
+  private readonly checkImmunityMs: number;
+  private readonly msgIds: string[] = [];
+  private currentState: TransactionHandleState = 'open';
+
+  /** @internal use TransactionProducer.beginTransaction() */
+  constructor(producer: TransactionProducer, id: string, checkImmunityMs: number) {
+    this.producer = producer;
+    this.id = id;
+    this.checkImmunityMs = checkImmunityMs;
+  }
+
+  get state(): TransactionHandleState {
+    return this.currentState;
+  }
+
+  get messageIds(): readonly string[] {
+    return this.msgIds;
+  }
+
+  async send(message: Message): Promise<TransactionMessage> {
+    const [sent] = await this.sendAll([message]);
+    return sent!;
+  }
+
+  /** @internal */
+  async sendAll(messages: Message[]): Promise<TransactionMessage[]> {
+    this.assertOpen();
+    const sent = await this.producer.sendHalves(this.id, messages, this.checkImmunityMs);
+    this.msgIds.push(...sent.map((m) => m.msgId));
+    return sent;
+  }
+
+  async commit(): Promise<void> {
+    await this.end('COMMIT');
+  }
+
+  async rollback(): Promise<void> {
+    await this.end('ROLLBACK');
+  }
+
+  /** @internal */
+  async end(resolution: TransactionResolution): Promise<void> {
+    this.assertOpen();
+    if (this.msgIds.length === 0) throw new IllegalStateError(`transaction ${this.id} has no messages to ${resolution.toLowerCase()}`);
+    await this.producer.endTransaction(this.id, resolution);
+    this.currentState = resolution === 'COMMIT' ? 'committed' : 'rolled-back';
+  }
+
+  private assertOpen(): void {
+    if (this.currentState !== 'open') throw new IllegalStateError(`transaction ${this.id} is already ${this.currentState}`);
+  }
+}

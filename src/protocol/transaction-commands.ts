@@ -1,0 +1,85 @@
+import type { WireDeliveredMessage, WireOutgoingMessage } from './commands.js';
+
+/**
+ * Payloads of the transaction commands (codes in commands.ts, 40-49).
+ *
+ *   SEND_HALF        c→b  { transactionId, group, messages, checkImmunityMs? } + bodies
+ *                         → { results }            half messages stored durably, invisible
+ *   END_TRANSACTION  c→b  { transactionId, resolution, source? }
+ *                         → { state, changed }     first resolution wins; the same one again is a
+ *                                                   no-op (changed=false); a conflicting one fails
+ *                                                   with TX_CONFLICT
+ *   CHECK_TRANSACTION_STATE  b→c  { transactionId, group, checkTimes, messages } + bodies
+ *                         → { resolution }         asked of a live producer of the group when a
+ *                                                   transaction stays PREPARED past its timeout
+ *   LIST_TRANSACTIONS c→b { state?, limit? } → { transactions }
+ *   GET_TRANSACTION   c→b { transactionId } → TransactionInfo
+ */
+export type TransactionResolution = 'COMMIT' | 'ROLLBACK';
+export type LocalTransactionState = TransactionResolution | 'UNKNOWN';
+export type TransactionState = 'PREPARED' | 'COMMITTED' | 'ROLLED_BACK' | 'PARKED';
+/** Who ended a transaction. */
+export type ResolutionSource = 'producer' | 'check' | 'operator';
+
+export interface SendHalfRequest {
+  transactionId: string;
+  group: string;
+  messages: WireOutgoingMessage[];
+  /** no check before this long after the first half (on top of the broker's transaction timeout) */
+  checkImmunityMs?: number;
+}
+
+export interface SendHalfResponse {
+  results: { msgId: string; topic: string; queueId: number; queueOffset: number }[];
+}
+
+export interface EndTransactionRequest {
+  transactionId: string;
+  resolution: TransactionResolution;
+  source?: ResolutionSource;
+}
+
+export interface EndTransactionResponse {
+  state: TransactionState;
+  /** false when the transaction already had this resolution */
+  changed: boolean;
+}
+
+export interface CheckTransactionRequest {
+  transactionId: string;
+  group: string;
+  /** checks already sent before this one */
+  checkTimes: number;
+  messages: WireDeliveredMessage[];
+}
+
+export interface CheckTransactionResponse {
+  resolution: LocalTransactionState;
+}
+
+export interface ListTransactionsRequest {
+  state?: 'prepared' | 'parked' | 'all';
+  limit?: number;
+}
+
+export interface TransactionInfo {
+  transactionId: string;
+  producerGroup: string;
+  state: TransactionState;
+  /** broker clock, ms */
+  createdAt: number;
+  checkTimes: number;
+  /** when the next check is due (PREPARED only) */
+  nextCheckAt?: number;
+  resolvedAt?: number;
+  resolvedBy?: ResolutionSource;
+  messages: { msgId: string; topic: string; queueId: number; tag?: string; keys: string[] }[];
+}
+
+export interface ListTransactionsResponse {
+  transactions: TransactionInfo[];
+}
+
+export interface TransactionRef {
+  transactionId: string;
+}
