@@ -89,6 +89,8 @@ export {
   CorruptDataError,
   DiskFullError,
   InternalError,
+  TransactionConflictError,
+  TransactionNotFoundError,
 } from './common/errors.js';
 export type { ErrorCode, ErrorOptions } from './common/errors.js';
 export type { BackoffOptions } from './common/backoff.js';

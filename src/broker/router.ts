@@ -2,6 +2,7 @@ import { Command } from '../protocol/commands.js';
 import type { Processor } from './context.js';
 import { createTopic, groupStatus, listGroups, listTopics } from './processors/admin.js';
 import { ack, joinGroup, leaveGroup, nack, pull } from './processors/consume.js';
+import { dlqList, dlqPurge, dlqResend } from './processors/dlq.js';
 import { send } from './processors/send.js';
 import { heartbeat, hello } from './processors/session.js';
 import { endTransaction, getTransaction, listTransactions, sendHalf } from './processors/transaction.js';
@@ -20,6 +21,9 @@ export const PROCESSORS: ReadonlyMap<number, Processor> = new Map<number, Proces
   [Command.LIST_TOPICS, listTopics],
   [Command.GROUP_STATUS, groupStatus],
   [Command.LIST_GROUPS, listGroups],
+  [Command.DLQ_LIST, dlqList],
+  [Command.DLQ_RESEND, dlqResend],
+  [Command.DLQ_PURGE, dlqPurge],
   [Command.SEND_HALF, sendHalf],
   [Command.END_TRANSACTION, endTransaction],
   [Command.LIST_TRANSACTIONS, listTransactions],

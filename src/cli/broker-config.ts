@@ -18,6 +18,8 @@ export interface BrokerConfig {
   maxMessageSize?: number;
   /** undefined: the broker's default */
   segmentSize?: number;
+  /** e.g. `1s,2s,5s`; undefined: the broker's default (RocketMQ's schedule) */
+  retryDelays?: string;
   /** transaction check timing; undefined: the broker's defaults (6 s, 30 s, 15) */
   txTimeoutMs?: number;
   txCheckIntervalMs?: number;
@@ -47,6 +49,7 @@ const SETTINGS = {
   defaultQueues: { flag: '--default-queues', env: 'HALFMQ_DEFAULT_QUEUES', kind: 'count', fallback: 4 },
   maxMessageSize: { flag: '--max-message-size', env: 'HALFMQ_MAX_MESSAGE_SIZE', kind: 'bytes', fallback: undefined },
   segmentSize: { flag: '--segment-size', env: 'HALFMQ_SEGMENT_SIZE', kind: 'bytes', fallback: undefined },
+  retryDelays: { flag: '--retry-delays', env: 'HALFMQ_RETRY_DELAYS', kind: 'string', fallback: undefined },
   txTimeoutMs: { flag: '--tx-timeout-ms', env: 'HALFMQ_TX_TIMEOUT_MS', kind: 'count', fallback: undefined },
   txCheckIntervalMs: { flag: '--tx-check-interval-ms', env: 'HALFMQ_TX_CHECK_INTERVAL_MS', kind: 'count', fallback: undefined },
   txCheckMax: { flag: '--tx-check-max', env: 'HALFMQ_TX_CHECK_MAX', kind: 'count', fallback: undefined },
@@ -109,6 +112,7 @@ export function resolveBrokerConfig(input: ResolveInput): ResolvedBrokerConfig {
   };
   if (values.maxMessageSize !== undefined) config.maxMessageSize = values.maxMessageSize as number;
   if (values.segmentSize !== undefined) config.segmentSize = values.segmentSize as number;
+  if (values.retryDelays !== undefined) config.retryDelays = values.retryDelays as string;
   for (const key of ['txTimeoutMs', 'txCheckIntervalMs', 'txCheckMax'] as const) {
     if (values[key] !== undefined) config[key] = values[key] as number;
   }

@@ -18,10 +18,50 @@ import type {
   ListTopicsResponse,
   TopicInfo,
 } from '../protocol/commands.js';
+import type {
+  DlqListRequest,
+  DlqListResponse,
+  DlqPurgeResponse,
+  DlqResendRequest,
+  DlqResendResponse,
+  MessageFindRequest,
+  MessageLookupResponse,
+  WireStoredMessage,
+} from '../protocol/reliability-commands.js';
+import { splitBodies } from '../protocol/message-codec.js';
+import type { ReceivedMessage } from '../common/message.js';
 import { Connection } from './connection.js';
 import type { ClientOptions } from './connection.js';
+import { toReceivedMessage } from './message-convert.js';
 
 export type AdminOptions = ClientOptions;
+
+/** A message in a group's dead-letter queue. */
+export interface DeadLetterMessage {
+  msgId: string;
+  /** the topic, queue and queue offset it was sent to */
+  topic: string;
+  queueId: number;
+  queueOffset: number;
+  /** its position in the dead-letter queue */
+  dlqOffset: number;
+  tag?: string;
+  keys: string[];
+  properties: Record<string, string>;
+  /** the last failure: the handler's error message, a nack reason, or "lease expired before an ack" */
+  reason: string;
+  reconsumeTimes: number;
+  bornTimestamp: number;
+  /** when it was dead-lettered */
+  deadAt: number;
+  body: Buffer;
+}
+
+/** A stored message found by id or key. `queueOffset` is -1 while a delayed message waits. */
+export interface StoredMessage extends Omit<ReceivedMessage, 'ackRef' | 'reconsumeTimes'> {
+  /** when a delayed message is (or was) due */
+  deliverAt?: number;
+}
 
 /** idle (connects on first use) → closed */
 export type AdminState = 'idle' | 'closed';
@@ -86,6 +126,85 @@ export class Admin {
 
   async listGroups(): Promise<string[]> {
     return (await this.call<ListGroupsResponse>(Command.LIST_GROUPS, {})).groups ?? [];
+  }
+
+  /** Open dead letters of a group (neither resent nor purged), oldest first. Default limit 1000. */
+  async dlqList(group: string, options: { limit?: number } = {}): Promise<DeadLetterMessage[]> {
+    const request: DlqListRequest = groupRef(group);
+    if (options.limit !== undefined) request.limit = options.limit;
+    const reply = await this.callWithBody<DlqListResponse>(Command.DLQ_LIST, request);
+    const wires = reply.payload.messages ?? [];
+    const bodies = splitBodies(reply.body, wires);
+    return wires.map((w, i) => {
+      const m: DeadLetterMessage = {
+        msgId: w.id,
+        topic: w.t,
+        queueId: w.q,
+        queueOffset: w.o,
+        dlqOffset: w.dlqOffset,
+        keys: w.k ?? [],
+        properties: w.p ?? {},
+        reason: w.reason,
+        reconsumeTimes: w.r,
+        bornTimestamp: w.b,
+        deadAt: w.deadAt,
+        body: bodies[i]!,
+      };
+      if (w.g !== undefined) m.tag = w.g;
+      return m;
+    });
+  }
+
+  /**
+   * Delivers dead letters to the group again with a fresh retry count: one by message id (fails
+   * with MessageNotFoundError when it has no open entry) or all. Resolves with the resent ids.
+   */
+  async dlqResend(group: string, which: { msgId: string } | { all: true }): Promise<string[]> {
+    const request: DlqResendRequest = groupRef(group);
+    if ('msgId' in which) {
+      if (typeof which.msgId !== 'string' || which.msgId === '') throw new InvalidArgumentError('msgId must be a non-empty string');
+      request.msgId = which.msgId;
+    } else if (which?.all === true) request.all = true;
+    else throw new InvalidArgumentError('dlqResend needs { msgId } or { all: true }');
+    // Not retried: a resend whose answer was lost must not be sent twice.
+    return (await this.connection.request<DlqResendResponse>(Command.DLQ_RESEND, request)).payload.resent ?? [];
+  }
+
+  /** Discards every open dead letter of the group; resolves with how many. */
+  async dlqPurge(group: string): Promise<number> {
+    return (await this.call<DlqPurgeResponse>(Command.DLQ_PURGE, groupRef(group))).purged;
+  }
+
+  /** Every stored copy of a message id (MessageNotFoundError when there is none). */
+  async getMessage(msgId: string): Promise<StoredMessage[]> {
+    if (typeof msgId !== 'string' || msgId === '') throw new InvalidArgumentError('msgId must be a non-empty string');
+    return this.lookup(Command.MESSAGE_GET, { msgId });
+  }
+
+  /** Messages of a topic carrying a key, oldest first (default limit 100). */
+  async findMessages(topic: string, key: string, options: { limit?: number } = {}): Promise<StoredMessage[]> {
+    validateName('topic', topic);
+    if (typeof key !== 'string' || key === '') throw new InvalidArgumentError('key must be a non-empty string');
+    const request: MessageFindRequest = { topic, key };
+    if (options.limit !== undefined) request.limit = options.limit;
+    return this.lookup(Command.MESSAGE_FIND, request);
+  }
+
+  private async lookup(code: number, request: unknown): Promise<StoredMessage[]> {
+    const reply = await this.callWithBody<MessageLookupResponse>(code, request);
+    const wires = reply.payload.messages ?? [];
+    const bodies = splitBodies(reply.body, wires);
+    return wires.map((w: WireStoredMessage, i) => {
+      const { reconsumeTimes: _, ...m } = toReceivedMessage({ ...w, r: 0 }, bodies[i]!);
+      const stored: StoredMessage = m;
+      if (w.deliverAt !== undefined) stored.deliverAt = w.deliverAt;
+      return stored;
+    });
+  }
+
+  private async callWithBody<T>(code: number, payload: unknown): Promise<{ payload: T; body: Buffer }> {
+    this.assertOpen();
+    return this.connection.request<T>(code, payload, undefined, { retries: RETRIES });
   }
 
   /** Closes the connection. Idempotent. */

@@ -33,16 +33,25 @@ export interface ConsumerOptions extends ClientOptions {
   startFrom?: StartFrom;
   /** Lease: a delivered message not acked within this long is delivered again. Default: the broker's. */
   invisibleMs?: number;
+  /**
+   * Retries of a failed message (handler error, nack, lease expiry) before it goes to the group's
+   * dead-letter queue `%DLQ%<group>`. Default 16; 0 dead-letters at the first failure.
+   */
+  maxReconsumeTimes?: number;
 }
 
-/** What a consumer can be acked or nacked with: a received message or its [topic, queueId, queueOffset]. */
-export type AckTarget = Pick<ReceivedMessage, 'topic' | 'queueId' | 'queueOffset'>;
+/** What a consumer can be acked or nacked with: a received message (or its position fields). */
+export type AckTarget = Pick<ReceivedMessage, 'topic' | 'queueId' | 'queueOffset' | 'ackRef'>;
 
 export interface ValidatedConsumerOptions {
   group: string;
   subscriptions: Record<string, string>;
   startFrom: StartFrom | undefined;
   invisibleMs: number | undefined;
+  maxReconsumeTimes: number | undefined;
+  /** set by PushConsumer */
+  orderly?: boolean;
+  broadcast?: boolean;
 }
 
 export function validateConsumerOptions(options: ConsumerOptions): ValidatedConsumerOptions {
@@ -70,7 +79,11 @@ export function validateConsumerOptions(options: ConsumerOptions): ValidatedCons
   if (invisibleMs !== undefined && !(Number.isInteger(invisibleMs) && invisibleMs >= 100)) {
     throw new InvalidArgumentError('invisibleMs must be an integer of at least 100');
   }
-  return { group: options.group, subscriptions, startFrom, invisibleMs };
+  const { maxReconsumeTimes } = options;
+  if (maxReconsumeTimes !== undefined && !(Number.isInteger(maxReconsumeTimes) && maxReconsumeTimes >= 0 && maxReconsumeTimes <= 64)) {
+    throw new InvalidArgumentError('maxReconsumeTimes must be an integer from 0 to 64');
+  }
+  return { group: options.group, subscriptions, startFrom, invisibleMs, maxReconsumeTimes };
 }
 
 /** Accepts one ack target or an array of them; checks each has a topic and numeric position. */
@@ -172,6 +185,9 @@ export class GroupMember {
     if (!this.membership) {
       const request: JoinGroupRequest = { group: this.options.group, subscriptions: this.options.subscriptions };
       if (this.options.startFrom !== undefined) request.startFrom = this.options.startFrom;
+      if (this.options.maxReconsumeTimes !== undefined) request.maxReconsumeTimes = this.options.maxReconsumeTimes;
+      if (this.options.orderly) request.orderly = true;
+      if (this.options.broadcast) request.mode = 'broadcast';
       const attempt: Promise<string> = this.connection
         .request<JoinGroupResponse>(Command.JOIN_GROUP, request, undefined, { retries: 2 })
         .then(({ payload }) => {

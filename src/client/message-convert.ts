@@ -52,6 +52,13 @@ export function validateMessage(message: unknown, label = 'message'): asserts me
   if (m.shardingKey !== undefined && typeof m.shardingKey !== 'string') {
     throw new InvalidArgumentError(`${label}.shardingKey must be a string`);
   }
+  for (const field of ['deliverAt', 'delayMs'] as const) {
+    const v = m[field];
+    if (v !== undefined && !(typeof v === 'number' && Number.isSafeInteger(v) && v >= 0)) {
+      throw new InvalidArgumentError(`${label}.${field} must be a non-negative integer (ms)`);
+    }
+  }
+  if (m.deliverAt !== undefined && m.delayMs !== undefined) throw new InvalidArgumentError(`${label}: give deliverAt or delayMs, not both`);
 }
 
 export function encodeBody(body: string | Uint8Array): Buffer {
@@ -77,6 +84,9 @@ export function encodeMessage(message: Message, msgId: string, maxMessageSize: n
   if (keys.length > 0) wire.k = keys;
   if (message.properties && Object.keys(message.properties).length > 0) wire.p = { ...message.properties };
   if (message.shardingKey !== undefined && message.shardingKey !== '') wire.s = message.shardingKey;
+  // Sent as given: the broker turns a delay into a time with its own clock.
+  if (message.deliverAt !== undefined) wire.da = message.deliverAt;
+  if (message.delayMs !== undefined) wire.dm = message.delayMs;
   return { wire, body };
 }
 
@@ -98,10 +108,11 @@ export function toReceivedMessage(wire: WireDeliveredMessage, body: Buffer): Rec
     reconsumeTimes: wire.r ?? 0,
   };
   if (wire.g !== undefined && wire.g !== '') message.tag = wire.g;
+  if (Array.isArray(wire.h)) message.ackRef = [wire.h[0], wire.h[1], wire.h[2]];
   return message;
 }
 
 /** The [topic, queueId, queueOffset] triple ACK and NACK identify a delivery by. */
-export function messageRef(message: Pick<ReceivedMessage, 'topic' | 'queueId' | 'queueOffset'>): [string, number, number] {
-  return [message.topic, message.queueId, message.queueOffset];
+export function messageRef(message: Pick<ReceivedMessage, 'topic' | 'queueId' | 'queueOffset' | 'ackRef'>): [string, number, number] {
+  return message.ackRef ? [...message.ackRef] : [message.topic, message.queueId, message.queueOffset];
 }

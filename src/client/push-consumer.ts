@@ -20,6 +20,19 @@ export interface PushConsumerOptions extends ConsumerOptions {
   pollWaitMs?: number;
   /** How long shutdown() waits for running handlers before closing anyway. Default 10 s. */
   shutdownTimeoutMs?: number;
+  /**
+   * Ordered consumption: the messages of one queue (so of one sharding key) reach the handler one
+   * at a time, in send order, at one member. A failing message is retried in place after the retry
+   * delay (blocking only its own queue) up to `maxReconsumeTimes`, then dead-lettered. Default false.
+   */
+  orderly?: boolean;
+  /**
+   * `clustering` (default): each message to one member of the group. `broadcast`: every member
+   * receives every message; each member keeps its own progress as the group
+   * `<group>%BC%<clientId>`, so give a stable `clientId` to resume where a member stopped.
+   * Failures are retried in place.
+   */
+  mode?: 'clustering' | 'broadcast';
 }
 
 /** idle → starting → running → stopping → closed */
@@ -83,7 +96,16 @@ export class PushConsumer extends EventEmitter<PushConsumerEvents> {
     this.pollWaitMs = positiveInt(options.pollWaitMs, 'pollWaitMs') ?? DEFAULT_POLL_WAIT_MS;
     this.shutdownTimeoutMs = positiveInt(options.shutdownTimeoutMs, 'shutdownTimeoutMs') ?? DEFAULT_SHUTDOWN_TIMEOUT_MS;
     this.handler = options.handler;
+    if (options.mode !== undefined && options.mode !== 'clustering' && options.mode !== 'broadcast') {
+      throw new InvalidArgumentError("mode must be 'clustering' or 'broadcast'");
+    }
+    if (options.orderly !== undefined && typeof options.orderly !== 'boolean') throw new InvalidArgumentError('orderly must be a boolean');
     this.connection = new Connection(options);
+    validated.orderly = options.orderly === true;
+    if (options.mode === 'broadcast') {
+      validated.broadcast = true;
+      validated.group = broadcastGroup(validated.group, this.connection.clientId);
+    }
     this.member = new GroupMember(this.connection, validated);
   }
 
@@ -235,6 +257,14 @@ export class PushConsumer extends EventEmitter<PushConsumerEvents> {
     this.currentState = state;
     this.emit('stateChange', state, previous);
   }
+}
+
+/**
+ * The group a broadcast member consumes as: its own, so it sees every message. Characters a group
+ * name cannot hold become `_`; capped so `%DLQ%<group>` is still a valid topic name.
+ */
+export function broadcastGroup(group: string, clientId: string): string {
+  return `${group}%BC%${clientId.replace(/[^A-Za-z0-9_-]/g, '_')}`.slice(0, 122);
 }
 
 function reason(err: unknown): string {

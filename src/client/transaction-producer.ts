@@ -32,11 +32,14 @@ export type CheckMessage = ReceivedMessage & {
   checkTimes: number;
 };
 
+// Both are typed as async: with a `T | Promise<T>` return type TypeScript widens the literal an
+// async arrow returns ('COMMIT' becomes string) and rejects it. A plain value works at run time too.
+
 /** Answers "what became of this transaction?" from durable local state (e.g. a transaction-log row). */
-export type TransactionChecker = (message: CheckMessage) => LocalTransactionState | Promise<LocalTransactionState>;
+export type TransactionChecker = (message: CheckMessage) => Promise<LocalTransactionState>;
 
 /** The local transaction: runs after the half messages are stored, decides their fate. */
-export type LocalTransactionExecutor = (messages: TransactionMessage[]) => LocalTransactionState | Promise<LocalTransactionState>;
+export type LocalTransactionExecutor = (messages: TransactionMessage[]) => Promise<LocalTransactionState>;
 
 export interface TransactionProducerOptions extends ClientOptions {
   /** Producer group: the broker asks any live producer of it about this group's transactions. */

@@ -7,6 +7,13 @@ export interface Message {
   properties?: Record<string, string>;
   /** Messages with the same sharding key always land in the same queue of the topic. */
   shardingKey?: string;
+  /**
+   * Deliver at this time (ms since epoch, as the broker's clock reads it) instead of at once. Held
+   * durably by the broker until then, across restarts. Not together with `delayMs`.
+   */
+  deliverAt?: number;
+  /** Deliver this many ms after the broker stores the message. Not together with `deliverAt`. */
+  delayMs?: number;
 }
 
 export interface SendResult {
@@ -30,6 +37,11 @@ export interface ReceivedMessage {
   storeTimestamp: number;
   /** How many times this message was delivered before this delivery (0 on the first). */
   reconsumeTimes: number;
+  /**
+   * Where the broker keeps this delivery when that is not topic/queueId/queueOffset: a retry is
+   * shown as the original message but lives in the group's retry topic. Acks and nacks use it.
+   */
+  ackRef?: [topic: string, queueId: number, queueOffset: number];
 }
 
 /** Normalises `keys` to an array without empty strings. */

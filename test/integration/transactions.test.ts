@@ -1,0 +1,257 @@
+import { spawn } from 'node:child_process';
+import { readFileSync, writeFileSync } from 'node:fs';
+import path from 'node:path';
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { Admin, SimpleConsumer, TransactionConflictError, TransactionProducer } from '../../src/index.js';
+import type { LocalTransactionState, ReceivedMessage } from '../../src/index.js';
+import { ROOT, removeDir, runCli, startBrokerProcess, tempDir, uniqueName, waitFor } from '../helpers/broker-process.js';
+import type { BrokerProcess } from '../helpers/broker-process.js';
+
+// Fast checks so the tests take seconds: first check after 400 ms, every 300 ms, park after 3.
+const TX_FLAGS = ['--tx-timeout-ms', '400', '--tx-check-interval-ms', '300', '--tx-check-max', '3'];
+
+let broker: BrokerProcess;
+let admin: Admin;
+const cleanup: (() => Promise<unknown>)[] = [];
+
+beforeAll(async () => {
+  broker = await startBrokerProcess({ args: TX_FLAGS });
+  admin = new Admin({ endpoints: broker.endpoints });
+});
+afterEach(async () => {
+  for (const f of cleanup.splice(0).reverse()) await f().catch(() => undefined);
+});
+afterAll(async () => {
+  await admin?.shutdown();
+  await broker?.stop();
+  if (broker) await removeDir(broker.dataDir);
+});
+
+function producer(endpoints: string, group: string, checker: (txId: string) => LocalTransactionState = () => 'UNKNOWN'): TransactionProducer {
+  const p = new TransactionProducer({ endpoints, group, checker: async (m) => checker(m.transactionId) });
+  cleanup.push(() => p.shutdown());
+  return p;
+}
+
+/** Everything a fresh group can consume from `topics` until nothing comes for `idleMs`. */
+async function consumeAll(endpoints: string, topics: string[], idleMs = 800): Promise<ReceivedMessage[]> {
+  const c = new SimpleConsumer({ endpoints, group: uniqueName('g'), subscriptions: Object.fromEntries(topics.map((t) => [t, '*'])) });
+  await c.start();
+  const got: ReceivedMessage[] = [];
+  try {
+    for (;;) {
+      const batch = await c.receive(256, idleMs);
+      if (batch.length === 0) return got;
+      got.push(...batch);
+      await c.ack(batch);
+    }
+  } finally {
+    await c.shutdown();
+  }
+}
+
+const bodies = (msgs: ReceivedMessage[]): string[] => msgs.map((m) => m.body.toString()).sort();
+
+describe('transactional messages', () => {
+  it('commit delivers exactly once; rollback never; half messages stay invisible until the end', async () => {
+    const topic = uniqueName('tx');
+    const p = producer(broker.endpoints, uniqueName('pg'));
+    await p.start();
+    const committed = await p.sendInTransaction({ topic, body: 'committed' }, async () => 'COMMIT');
+    expect(committed.state).toBe('COMMIT');
+    expect(committed.msgIds).toHaveLength(1);
+    const rolledBack = await p.sendInTransaction({ topic, body: 'rolled-back' }, async () => 'ROLLBACK');
+    expect(rolledBack.state).toBe('ROLLBACK');
+
+    const open = p.beginTransaction();
+    await open.send({ topic, body: 'still-open' });
+    const seen = await consumeAll(broker.endpoints, [topic]);
+    expect(bodies(seen)).toEqual(['committed']);
+    expect(seen[0]!.msgId).toBe(committed.msgIds[0]);
+    expect(seen[0]!.properties.__TX_ID).toBe(committed.transactionId);
+
+    await open.commit();
+    const after = await consumeAll(broker.endpoints, [topic]);
+    expect(bodies(after)).toEqual(['committed', 'still-open']);
+    expect((await admin.getTransaction(rolledBack.transactionId)).state).toBe('ROLLED_BACK');
+  });
+
+  it('a multi-message transaction over two topics becomes visible all at once, or not at all', async () => {
+    const [a, b] = [uniqueName('txa'), uniqueName('txb')];
+    const p = producer(broker.endpoints, uniqueName('pg'));
+    const msgs = [
+      { topic: a, body: 'a1', keys: ['order-1'] },
+      { topic: a, body: 'a2', tag: 'paid' },
+      { topic: b, body: 'b1' },
+    ];
+    const tx = p.beginTransaction();
+    for (const m of msgs) await tx.send(m);
+    expect(await consumeAll(broker.endpoints, [a, b], 400)).toEqual([]);
+    expect((await admin.getTransaction(tx.id)).messages).toHaveLength(3);
+    await tx.commit();
+    expect(bodies(await consumeAll(broker.endpoints, [a, b]))).toEqual(['a1', 'a2', 'b1']);
+
+    const rolled = await p.sendInTransaction(msgs.map((m) => ({ ...m, body: `r-${m.body}` })), async () => 'ROLLBACK');
+    expect(rolled.msgIds).toHaveLength(3);
+    // a fresh group starts from the earliest message: the committed three, none of the rolled back
+    expect(bodies(await consumeAll(broker.endpoints, [a, b], 400))).toEqual(['a1', 'a2', 'b1']);
+  });
+
+  it('UNKNOWN is resolved by the check-back, either way; a throw counts as UNKNOWN and reaches the caller', async () => {
+    const topic = uniqueName('txu');
+    const group = uniqueName('pg');
+    const localLog = new Map<string, LocalTransactionState>();
+    const p = producer(broker.endpoints, group, (id) => localLog.get(id) ?? 'UNKNOWN');
+    await p.start();
+    const c = await p.sendInTransaction({ topic, body: 'check-commits' }, async ([m]) => {
+      localLog.set(m!.transactionId, 'COMMIT');
+      return 'UNKNOWN';
+    });
+    expect(c.state).toBe('UNKNOWN');
+    const r = await p.sendInTransaction({ topic, body: 'check-rolls-back' }, async ([m]) => {
+      localLog.set(m!.transactionId, 'ROLLBACK');
+      return 'UNKNOWN';
+    });
+    let thrownTx = '';
+    await expect(
+      p.sendInTransaction({ topic, body: 'threw-after-commit' }, async ([m]) => {
+        thrownTx = m!.transactionId;
+        localLog.set(m!.transactionId, 'COMMIT');
+        throw new Error('connection to the database dropped after COMMIT');
+      }),
+    ).rejects.toThrow('connection to the database dropped');
+
+    await waitFor(async () => {
+      const states = await Promise.all([c, r].map((x) => admin.getTransaction(x.transactionId)).concat(admin.getTransaction(thrownTx)));
+      return states.every((s) => s.state !== 'PREPARED');
+    }, 'the checker to resolve all three');
+    const t = await admin.getTransaction(c.transactionId);
+    expect(t).toMatchObject({ state: 'COMMITTED', resolvedBy: 'check' });
+    expect(t.checkTimes).toBeGreaterThanOrEqual(1);
+    expect((await admin.getTransaction(r.transactionId)).state).toBe('ROLLED_BACK');
+    expect(bodies(await consumeAll(broker.endpoints, [topic]))).toEqual(['check-commits', 'threw-after-commit']);
+  });
+
+  it('a producer killed after its local commit, before end-transaction: another producer of the group answers the check', async () => {
+    const topic = uniqueName('txk');
+    const group = uniqueName('pg');
+    const ledgerDir = await tempDir();
+    cleanup.push(() => removeDir(ledgerDir));
+    const ledger = path.join(ledgerDir, 'committed-transactions.log');
+    writeFileSync(ledger, '');
+    const child = spawn(process.execPath, [path.join(ROOT, 'test/fixtures/tx-crash-producer.mjs'), broker.endpoints, group, topic, ledger, 'order-42'], {
+      stdio: ['ignore', 'pipe', 'inherit'],
+    });
+    const exited = new Promise((resolve) => child.once('exit', resolve));
+    cleanup.push(async () => {
+      child.kill('SIGKILL');
+      await exited;
+    });
+    let out = '';
+    child.stdout!.on('data', (c: Buffer) => (out += c.toString()));
+    await waitFor(() => out.includes('LOCAL_COMMITTED'), 'the doomed producer to commit locally');
+    const txId = /LOCAL_COMMITTED (\S+)/.exec(out)![1]!;
+    child.kill('SIGKILL');
+    await exited;
+
+    // The survivor knows nothing in memory: it answers from the shared durable ledger.
+    const survivor = producer(broker.endpoints, group, (id) => (readFileSync(ledger, 'utf8').split('\n').includes(id) ? 'COMMIT' : 'ROLLBACK'));
+    await survivor.start();
+    await waitFor(async () => (await admin.getTransaction(txId)).state === 'COMMITTED', 'the check to commit it');
+    const seen = await consumeAll(broker.endpoints, [topic]);
+    expect(bodies(seen)).toEqual(['order-42']);
+  });
+
+  it('parks a transaction nobody answers after the max checks; an operator then commits or rolls back (tx CLI)', async () => {
+    const topic = uniqueName('txp');
+    const p = producer(broker.endpoints, uniqueName('pg'), () => 'UNKNOWN');
+    const toCommit = p.beginTransaction();
+    await toCommit.send({ topic, body: 'operator-commits' });
+    const toRollback = p.beginTransaction();
+    await toRollback.send({ topic, body: 'operator-rolls-back' });
+    const server = ['--server', broker.endpoints];
+    await waitFor(async () => {
+      const r = await runCli(['tx', 'list', '--state', 'parked', '--json', ...server]);
+      const ids = (JSON.parse(r.stdout) as { transactionId: string }[]).map((t) => t.transactionId);
+      return ids.includes(toCommit.id) && ids.includes(toRollback.id);
+    }, 'both transactions to be parked');
+    expect((await admin.getTransaction(toCommit.id)).checkTimes).toBe(3);
+
+    const shown = await runCli(['tx', 'show', toCommit.id, ...server]);
+    expect(shown.stdout).toContain('PARKED');
+    expect(shown.stdout).toContain(topic);
+    const commit = await runCli(['tx', 'resolve', toCommit.id, '--commit', ...server]);
+    expect(commit.code, commit.stderr).toBe(0);
+    expect(commit.stdout).toContain('COMMITTED');
+    const rollback = await runCli(['tx', 'resolve', toRollback.id, '--rollback', ...server]);
+    expect(rollback.code, rollback.stderr).toBe(0);
+    const conflict = await runCli(['tx', 'resolve', toRollback.id, '--commit', ...server]);
+    expect(conflict.code).not.toBe(0);
+    expect(conflict.stderr).toMatch(/already ROLLED_BACK.*\(TX_CONFLICT\)/);
+    const neither = await runCli(['tx', 'resolve', toRollback.id, ...server]);
+    expect(neither.code).not.toBe(0);
+
+    expect(bodies(await consumeAll(broker.endpoints, [topic]))).toEqual(['operator-commits']);
+  });
+
+  it('treats a repeated end as a no-op and refuses a conflicting one; first resolution wins', async () => {
+    const topic = uniqueName('txd');
+    const p = producer(broker.endpoints, uniqueName('pg'));
+    const tx = p.beginTransaction();
+    await tx.send({ topic, body: 'once' });
+    await tx.commit();
+    expect(await admin.resolveTransaction(tx.id, 'COMMIT')).toEqual({ state: 'COMMITTED', changed: false });
+    const err = await admin.resolveTransaction(tx.id, 'ROLLBACK').catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(TransactionConflictError);
+    expect((err as TransactionConflictError).retriable).toBe(false);
+    await expect(tx.commit()).rejects.toThrow(/already committed/);
+    // a half cannot join a resolved transaction
+    const late = await runCli(['tx', 'show', tx.id, '--json', '--server', broker.endpoints]);
+    expect(JSON.parse(late.stdout)).toMatchObject({ state: 'COMMITTED', resolvedBy: 'producer' });
+    expect(bodies(await consumeAll(broker.endpoints, [topic]))).toEqual(['once']);
+    await expect(admin.getTransaction('no-such-transaction')).rejects.toMatchObject({ code: 'TX_NOT_FOUND' });
+  });
+});
+
+describe('transactions across a broker crash', () => {
+  it('kill -9 between half and end: the transaction is still resolvable, and one nobody ends is resolved by check', async () => {
+    const dataDir = await tempDir();
+    cleanup.push(() => removeDir(dataDir));
+    const topic = uniqueName('txc');
+    const group = uniqueName('pg');
+    let b = await startBrokerProcess({ dataDir, args: TX_FLAGS });
+    cleanup.push(() => b.kill9());
+    const decided = new Map<string, LocalTransactionState>();
+    // This producer's checker is wired to the local "database" (the map) from the start.
+    const p = new TransactionProducer({ endpoints: b.endpoints, group, checker: async (m) => decided.get(m.transactionId) ?? 'UNKNOWN' });
+    cleanup.push(() => p.shutdown());
+    const endedAfterRestart = p.beginTransaction();
+    await endedAfterRestart.send({ topic, body: 'ended-after-restart' });
+    const checkedAfterRestart = p.beginTransaction();
+    await checkedAfterRestart.send({ topic, body: 'checked-after-restart' });
+    const rolledBackBefore = await p.sendInTransaction({ topic, body: 'rolled-back-before' }, async () => 'ROLLBACK');
+    const committedBefore = await p.sendInTransaction({ topic, body: 'committed-before' }, async () => 'COMMIT');
+    await b.kill9();
+
+    b = await startBrokerProcess({ dataDir, port: b.port, args: TX_FLAGS });
+    cleanup.push(() => b.kill9());
+    expect(b.stderr()).toMatch(/recovered after crash/);
+    // The client reconnects by itself; the producer that began it ends it now.
+    await endedAfterRestart.commit();
+    decided.set(checkedAfterRestart.id, 'COMMIT');
+    await waitFor(async () => {
+      const a = new Admin({ endpoints: b.endpoints });
+      try {
+        return (await a.getTransaction(checkedAfterRestart.id)).state === 'COMMITTED';
+      } finally {
+        await a.shutdown();
+      }
+    }, 'the check to commit the un-ended transaction after restart');
+    const seen = await consumeAll(b.endpoints, [topic]);
+    expect(bodies(seen)).toEqual(['checked-after-restart', 'committed-before', 'ended-after-restart']);
+    const a = new Admin({ endpoints: b.endpoints });
+    cleanup.push(() => a.shutdown());
+    expect((await a.getTransaction(rolledBackBefore.transactionId)).state).toBe('ROLLED_BACK');
+    expect((await a.getTransaction(committedBefore.transactionId)).state).toBe('COMMITTED');
+  });
+});
