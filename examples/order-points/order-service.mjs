@@ -13,8 +13,8 @@
 //   options: --server HOST:PORT (env HALFMQ_SERVER, default 127.0.0.1:9876)
 //            --db DIR (default ./data/order-points/orders; a PGlite database, created on first use)
 import { parseArgs } from 'node:util';
-import { PGlite } from '@electric-sql/pglite';
 import { Admin, TransactionProducer } from 'halfmq';
+import { openDatabase } from './open-db.mjs';
 
 const TOPIC = 'order-events';
 const GROUP = 'order-service';
@@ -38,7 +38,7 @@ if (opts.help || !['place', 'serve', 'report'].includes(command)) {
   process.exit(opts.help ? 0 : 2);
 }
 
-const db = await PGlite.create(opts.db);
+const db = await openDatabase(opts.db);
 await db.exec(`
   create table if not exists orders (
     id         text primary key,

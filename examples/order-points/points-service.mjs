@@ -14,8 +14,8 @@
 //   --crash-after-credit N: exit right after committing the Nth credit, before the broker gets
 //   the ack, to show that the redelivered event is not credited twice.
 import { parseArgs } from 'node:util';
-import { PGlite } from '@electric-sql/pglite';
 import { Admin, PushConsumer } from 'halfmq';
+import { openDatabase } from './open-db.mjs';
 
 const TOPIC = 'order-events';
 const GROUP = 'points-service';
@@ -36,7 +36,7 @@ if (opts.help || !['run', 'report'].includes(command)) {
 }
 const crashAfter = opts['crash-after-credit'] === undefined ? undefined : Number(opts['crash-after-credit']);
 
-const db = await PGlite.create(opts.db);
+const db = await openDatabase(opts.db);
 await db.exec(`
   create table if not exists accounts (
     customer text primary key,

@@ -125,7 +125,7 @@ export class DeadLetterService {
     return this.serial(group, async () => {
       const open = await this.open(group, Infinity);
       const max = this.store.maxOffset(dlqTopicOf(group), 0);
-      const marks = await this.db.keys({ gte: markKey(group, 0), lt: markPrefix(group) + '\u0001' }).all();
+      const marks = await this.db.keys({ gte: markKey(group, 0), lt: markEnd(group) }).all();
       await this.db.batch([{ type: 'put' as const, key: floorKey(group), value: max }, ...marks.map((key) => ({ type: 'del' as const, key }))]);
       return open.length;
     });
@@ -143,7 +143,7 @@ export class DeadLetterService {
     let from = Math.max(floor, this.store.minOffset(topic, 0));
     if (from >= max) return [];
     const handled = new Set<number>();
-    for await (const key of this.db.keys({ gte: markKey(group, from), lt: markPrefix(group) + '\u0001' })) {
+    for await (const key of this.db.keys({ gte: markKey(group, from), lt: markEnd(group) })) {
       handled.add(Number(key.slice(key.lastIndexOf('\u0000') + 1)));
     }
     const out: DeadLetter[] = [];
@@ -203,6 +203,11 @@ function toDeadLetter(r: StoredRecord): DeadLetter {
 
 function markPrefix(group: string): string {
   return `h\u0000${group}\u0000`;
+}
+
+/** Above every mark of the group: `h\0<group>\1` sorts after `h\0<group>\0<digits>`. */
+function markEnd(group: string): string {
+  return `h\u0000${group}\u0001`;
 }
 
 function markKey(group: string, offset: number): string {

@@ -1,4 +1,4 @@
-import { IllegalStateError, InternalError, InvalidArgumentError } from '../common/errors.js';
+import { IllegalStateError, InternalError, InvalidArgumentError, isRetriable } from '../common/errors.js';
 import type { Message, SendResult } from '../common/message.js';
 import { validateName } from '../common/names.js';
 import { Command } from '../protocol/commands.js';
@@ -25,6 +25,14 @@ export type ProducerState = 'idle' | 'running' | 'closed';
 // Room left in a frame for the msgpack header around the per-message entries.
 const FRAME_SLACK_BYTES = 64 * 1024;
 const DEFAULT_SEND_RETRIES = 2;
+// Most send() calls merged into one SEND request (the broker accepts up to 10,000 per request).
+const MAX_COALESCED = 1024;
+
+interface CoalescedSend {
+  encoded: EncodedMessage;
+  resolve: (result: SendResult) => void;
+  reject: (err: unknown) => void;
+}
 
 /**
  * Sends messages to a halfmq broker. `send` resolves once the broker has stored the message
@@ -48,6 +56,9 @@ export class Producer {
   private readonly sendRetries: number;
   private readonly sendTimeoutMs: number | undefined;
   private currentState: ProducerState = 'idle';
+  private coalesced: CoalescedSend[] = [];
+  private coalescedBytes = 0;
+  private flushScheduled = false;
 
   constructor(options: ProducerOptions) {
     if (options?.group !== undefined) validateName('group', options.group);
@@ -73,12 +84,49 @@ export class Producer {
     if (this.currentState === 'idle') this.currentState = 'running';
   }
 
-  /** Sends one message and resolves once it is stored. */
+  /**
+   * Sends one message and resolves once it is stored. Sends issued together (in the same tick, e.g.
+   * by many concurrent callers) share one SEND request: one frame, one storage flush, one reply.
+   * Each keeps its own result; if the shared request fails with a non-retriable error, each of its
+   * messages is resent on its own so that only the message at fault gets the error.
+   */
   async send(message: Message): Promise<SendResult> {
     this.assertOpen();
     validateMessage(message);
-    const [result] = await this.sendValidated([message]);
-    return result!;
+    const info = this.connection.state === 'ready' ? this.connection.brokerInfo : undefined;
+    const hello = info ?? (await this.connection.connect());
+    if (this.currentState === 'idle') this.currentState = 'running';
+    const encoded = encodeMessage(message, createMessageId(), hello.maxMessageSize);
+    return new Promise<SendResult>((resolve, reject) => {
+      this.coalesced.push({ encoded, resolve, reject });
+      this.coalescedBytes += encoded.body.length + estimateEntryBytes(encoded);
+      if (this.coalescedBytes >= hello.maxFrameSize - FRAME_SLACK_BYTES || this.coalesced.length >= MAX_COALESCED) {
+        this.flushCoalesced(hello.maxFrameSize);
+      } else if (!this.flushScheduled) {
+        this.flushScheduled = true;
+        // After every send issued from the current callbacks and their promise chains.
+        process.nextTick(() => this.flushCoalesced(hello.maxFrameSize));
+      }
+    });
+  }
+
+  private flushCoalesced(maxFrameSize: number): void {
+    this.flushScheduled = false;
+    const items = this.coalesced;
+    if (items.length === 0) return;
+    this.coalesced = [];
+    this.coalescedBytes = 0;
+    const budget = maxFrameSize - FRAME_SLACK_BYTES;
+    for (const chunk of chunkByFrameSize(items.map((i) => i.encoded), budget)) {
+      const owners = items.splice(0, chunk.length);
+      this.sendChunk(chunk).then(
+        (results) => owners.forEach((o, i) => o.resolve(results[i]!)),
+        (err: unknown) => {
+          if (owners.length === 1 || isRetriable(err)) for (const o of owners) o.reject(err);
+          else for (const o of owners) this.sendChunk([o.encoded]).then(([r]) => o.resolve(r!), o.reject);
+        },
+      );
+    }
   }
 
   /**

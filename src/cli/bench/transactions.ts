@@ -1,13 +1,125 @@
-import { IllegalStateError } from '../../common/errors.js';
+import { randomBytes } from 'node:crypto';
+import { PushConsumer } from '../../client/push-consumer.js';
+import { TransactionProducer } from '../../client/transaction-producer.js';
+import { InternalError } from '../../common/errors.js';
+import { Histogram } from './histogram.js';
+import { benchName, closedLoop, createTopic, result } from './scenarios.js';
 import type { BenchResult, ScenarioContext } from './scenarios.js';
 
-/** Broker flags for the check scenario (a short check interval). */
-export const CHECK_BROKER_ARGS: string[] = [];
+/** The check scenario's embedded broker: first check 1 s after the half, re-checks every second. */
+const CHECK_TIMEOUT_MS = 1_000;
+export const CHECK_BROKER_ARGS: string[] = ['--tx-timeout-ms', String(CHECK_TIMEOUT_MS), '--tx-check-interval-ms', '1000', '--tx-check-max', '1000'];
+const CONNECT_TIMEOUT_MS = 10_000;
 
-export async function txScenario(_ctx: ScenarioContext): Promise<BenchResult> {
-  throw new IllegalStateError('tx: transactions are not available yet');
+/** tx: transactions per second, each one half message + COMMIT, both acknowledged after being durable. */
+export async function txScenario(ctx: ScenarioContext): Promise<BenchResult> {
+  const { options: o, endpoints, progress } = ctx;
+  const topic = benchName('tx');
+  await createTopic(endpoints, topic, o.queues);
+  const producer = new TransactionProducer({ endpoints, group: benchName('txgroup'), connectTimeoutMs: CONNECT_TIMEOUT_MS, checker: async () => 'COMMIT' });
+  const body = randomBytes(o.size);
+  const messages = Array.from({ length: o.batch }, () => ({ topic, body }));
+  const commit = async (): Promise<'COMMIT'> => 'COMMIT';
+  try {
+    await producer.start();
+    const one = async (): Promise<void> => {
+      const r = await producer.sendInTransaction(o.batch === 1 ? messages[0]! : messages, commit);
+      if (r.state !== 'COMMIT') throw new InternalError(`transaction ${r.transactionId} ended ${r.state}`);
+    };
+    await closedLoop(Math.min(1_000, o.messages), o.concurrency, 1, Infinity, one); // warm-up
+    const hist = new Histogram();
+    const start = performance.now();
+    const { completed, lastAt } = await closedLoop(o.messages, o.concurrency, 1, start + o.durationS * 1000, async () => {
+      const t0 = performance.now();
+      await one();
+      hist.recordMs(performance.now() - t0);
+    }, (done) => progress.update('tx', done, o.messages));
+    progress.done();
+    return result('tx', completed, (lastAt - start) / 1000, o.size * o.batch, hist, {
+      size: o.size,
+      messagesPerTransaction: o.batch,
+      concurrency: o.concurrency,
+      latency: 'sendInTransaction: half send + local tx (no-op) + COMMIT acknowledged',
+    });
+  } finally {
+    await producer.shutdown();
+  }
 }
 
-export async function checkScenario(_ctx: ScenarioContext): Promise<BenchResult> {
-  throw new IllegalStateError('check: transactions are not available yet');
+/**
+ * check: `messages` transactions are left PREPARED by a producer that goes away; once their check
+ * time has come, a second producer of the group starts and answers every check-back with COMMIT.
+ * Measured: from that producer's start until a consumer has received every committed message.
+ */
+export async function checkScenario(ctx: ScenarioContext): Promise<BenchResult> {
+  const { options: o, endpoints, progress } = ctx;
+  const topic = benchName('check');
+  const group = benchName('txgroup');
+  await createTopic(endpoints, topic, o.queues);
+  const total = o.messages;
+  const body = randomBytes(o.size);
+  const orphaner = new TransactionProducer({ endpoints, group, connectTimeoutMs: CONNECT_TIMEOUT_MS, checker: async () => 'UNKNOWN' });
+  await orphaner.start();
+  try {
+    await closedLoop(total, o.concurrency, 1, Infinity, async () => {
+      await orphaner.beginTransaction().send({ topic, body });
+    }, (done) => progress.update('orphan', done, total));
+  } finally {
+    await orphaner.shutdown();
+  }
+  const orphanedAt = performance.now();
+  const hist = new Histogram();
+  let delivered = 0;
+  let lastAt = 0;
+  let start = 0;
+  let done!: () => void;
+  const all = new Promise<void>((resolve) => (done = resolve));
+  const consumer = new PushConsumer({
+    endpoints,
+    group: benchName('group'),
+    subscriptions: { [topic]: '*' },
+    concurrency: 1024,
+    pollWaitMs: 1_000,
+    connectTimeoutMs: CONNECT_TIMEOUT_MS,
+    handler: () => {
+      const now = performance.now();
+      hist.recordMs(now - start);
+      delivered++;
+      lastAt = now;
+      progress.update('check', delivered, total);
+      if (delivered >= total) done();
+    },
+  });
+  await consumer.start();
+  let checks = 0;
+  const resolver = new TransactionProducer({
+    endpoints,
+    group,
+    connectTimeoutMs: CONNECT_TIMEOUT_MS,
+    checker: async () => {
+      checks++;
+      return 'COMMIT';
+    },
+  });
+  try {
+    // Every orphan is due for its first check by now, so what follows is check-back throughput.
+    const wait = CHECK_TIMEOUT_MS + 100 - (performance.now() - orphanedAt);
+    if (wait > 0) await new Promise((resolve) => setTimeout(resolve, wait));
+    start = performance.now();
+    await resolver.start();
+    const limit = o.durationS * 1000;
+    await Promise.race([all, new Promise((resolve) => setTimeout(resolve, limit).unref())]);
+    progress.done();
+    if (delivered === 0) throw new InternalError(`check: no orphaned transaction was resolved within ${o.durationS} s`);
+    return result('check', delivered, (lastAt - start) / 1000, o.size, hist, {
+      orphaned: total,
+      resolved: delivered,
+      checksAnswered: checks,
+      brokerCheckSettings: CHECK_BROKER_ARGS.join(' '),
+      latency: 'from the resolving producer start to the delivery of each committed message',
+    });
+  } finally {
+    await resolver.shutdown();
+    await consumer.shutdown();
+  }
 }

@@ -1,0 +1,75 @@
+import { describe, expect, it } from 'vitest';
+import { Histogram, bucketHighest, bucketIndex } from '../../../src/cli/bench/histogram.js';
+import { resolveBenchOptions } from '../../../src/cli/bench/options.js';
+import { run } from '../../../src/cli/program.js';
+import type { CliIo } from '../../../src/cli/output.js';
+
+describe('bench histogram', () => {
+  it('maps every value into a bucket whose highest value is within 0.8% above it', () => {
+    for (const v of [0, 1, 255, 256, 257, 1000, 4095, 123_456, 9_999_999, 2 ** 31 - 1]) {
+      const i = bucketIndex(v);
+      expect(bucketHighest(i)).toBeGreaterThanOrEqual(v);
+      expect(bucketHighest(i) - v).toBeLessThanOrEqual(Math.max(0, v / 128));
+      if (i > 0) expect(bucketHighest(i - 1)).toBeLessThan(v);
+    }
+  });
+
+  it('reports percentiles of a uniform 1..10000 µs distribution within 1%', () => {
+    const h = new Histogram();
+    for (let v = 1; v <= 10_000; v++) h.record(v);
+    expect(h.count).toBe(10_000);
+    for (const [p, want] of [[50, 5000], [90, 9000], [99, 9900]] as const) {
+      expect(Math.abs(h.percentile(p) - want) / want).toBeLessThan(0.01);
+    }
+    expect(h.percentile(100)).toBe(10_000);
+    expect(h.summaryMs()).toMatchObject({ max: 10 });
+  });
+
+  it('handles empty, sub-microsecond and merged histograms', () => {
+    const a = new Histogram();
+    expect(a.summaryMs()).toEqual({ p50: 0, p90: 0, p99: 0, max: 0 });
+    a.recordMs(0.0004);
+    a.recordMs(2);
+    const b = new Histogram();
+    b.recordMs(7);
+    a.merge(b);
+    expect(a.count).toBe(3);
+    expect(a.percentile(50)).toBeCloseTo(2000, -2);
+    expect(a.max).toBe(7000);
+  });
+});
+
+describe('bench options', () => {
+  it('defaults to an embedded sync broker, 1 KiB, 256 in flight', () => {
+    const o = resolveBenchOptions('produce', {});
+    expect(o).toMatchObject({ scenario: 'produce', target: { kind: 'embedded', flush: 'sync' }, size: 1024, concurrency: 256, batch: 1, messages: 100_000, json: false });
+  });
+
+  it('parses every flag', () => {
+    const o = resolveBenchOptions('e2e', { server: '127.0.0.1:9999', messages: '5_000', size: '4KiB', concurrency: '8', batch: '16', duration: '2.5', rate: '1000', queues: '2', json: true });
+    expect(o).toMatchObject({ target: { kind: 'server', address: '127.0.0.1:9999' }, messages: 5000, size: 4096, concurrency: 8, batch: 16, durationS: 2.5, rate: 1000, queues: 2, json: true });
+    expect(resolveBenchOptions('e2e', { rate: '2000', duration: '3' }).messages).toBe(6000);
+    expect(resolveBenchOptions('recovery', { logBytes: '64MiB', flush: 'async' })).toMatchObject({ logBytes: 64 * 1024 * 1024, target: { flush: 'async' } });
+  });
+
+  it.each([
+    ['nope', {}, /unknown scenario/],
+    ['produce', { server: '127.0.0.1:1', embedded: true }, /exclusive/],
+    ['produce', { flush: 'maybe' }, /--flush/],
+    ['produce', { server: '127.0.0.1:1', flush: 'async' }, /--flush applies/],
+    ['produce', { messages: '0' }, /--messages must be a positive integer/],
+    ['produce', { size: 'big' }, /--size/],
+    ['produce', { rate: '10' }, /--rate applies/],
+    ['recovery', { server: '127.0.0.1:1' }, /needs --embedded/],
+    ['consume', { batch: '5000' }, /at most 1024/],
+  ])('refuses %s %j', (scenario, flags, message) => {
+    expect(() => resolveBenchOptions(scenario, flags)).toThrow(message);
+  });
+
+  it('is reachable from the CLI with a one-line usage error', async () => {
+    const err: string[] = [];
+    const io: CliIo = { out: () => undefined, err: (l) => void err.push(l), env: {} };
+    expect(await run(['node', 'halfmq', 'bench', 'produce', '--concurrency', 'x'], io)).toBe(1);
+    expect(err).toEqual(['halfmq: --concurrency must be a positive integer, got "x" (INVALID_ARGUMENT)']);
+  });
+});
