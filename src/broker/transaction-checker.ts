@@ -67,7 +67,9 @@ export class TransactionChecker {
   private arm(): void {
     clearTimeout(this.timer);
     const next = this.table.nextDueAt();
-    const delay = next === undefined ? MAX_SLEEP_MS : Math.min(MAX_SLEEP_MS, Math.max(0, next - Date.now()));
+    // At the in-flight cap, due checks wait for answers: poll gently instead of spinning.
+    const floor = this.inFlight >= MAX_CONCURRENT_CHECKS ? 10 : 0;
+    const delay = next === undefined ? MAX_SLEEP_MS : Math.min(MAX_SLEEP_MS, Math.max(floor, next - Date.now()));
     this.timer = setTimeout(() => this.round(), delay);
     this.timer.unref();
   }

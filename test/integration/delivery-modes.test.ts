@@ -62,7 +62,13 @@ describe('delivery modes', () => {
     for (let seq = 0; seq < PER_KEY; seq++) {
       await producer.sendBatch(keys.map((key) => ({ topic, body: `${key}:${seq}`, shardingKey: key })));
     }
-    await waitFor(() => keys.every((k) => done.get(k)!.length === PER_KEY) || violations.length > 0, 'every key done', 50_000);
+    try {
+    await waitFor(() => keys.every((k) => done.get(k)!.length === PER_KEY) || violations.length > 0, 'every key done', 15_000);
+    } catch (e) {
+      const admin = new Admin({ endpoints: broker.endpoints });
+      console.log(keys.map((k) => done.get(k)!.length), failures, JSON.stringify(await admin.groupStatus(group), null, 1), members.map((m) => m.inFlight));
+      throw e;
+    }
     expect(violations).toEqual([]);
     for (const k of keys) expect(done.get(k)).toEqual(Array.from({ length: PER_KEY }, (_, i) => i));
     expect(failures).toBeGreaterThan(0);

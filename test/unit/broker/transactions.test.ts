@@ -1,0 +1,109 @@
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterEach, describe, expect, it } from 'vitest';
+import { TransactionConflictError, TransactionNotFoundError } from '../../../src/common/errors.js';
+import { TransactionService } from '../../../src/broker/transaction-service.js';
+import { transition } from '../../../src/broker/transaction-state.js';
+import { TransactionTable } from '../../../src/broker/transaction-table.js';
+import { MessageStore, MetadataStore, RecordType } from '../../../src/storage/index.js';
+import type { RecordInput } from '../../../src/storage/index.js';
+
+describe('transaction state machine', () => {
+  it('follows its table: first resolution wins, repeats are no-ops, conflicts are refused', () => {
+    expect(transition('t', 'PREPARED', 'COMMIT')).toEqual({ state: 'COMMITTED', changed: true });
+    expect(transition('t', 'PREPARED', 'ROLLBACK')).toEqual({ state: 'ROLLED_BACK', changed: true });
+    expect(transition('t', 'PREPARED', 'PARK')).toEqual({ state: 'PARKED', changed: true });
+    expect(transition('t', 'PARKED', 'COMMIT')).toEqual({ state: 'COMMITTED', changed: true });
+    expect(transition('t', 'PARKED', 'ROLLBACK')).toEqual({ state: 'ROLLED_BACK', changed: true });
+    expect(transition('t', 'PARKED', 'PARK')).toEqual({ state: 'PARKED', changed: false });
+    expect(transition('t', 'COMMITTED', 'COMMIT')).toEqual({ state: 'COMMITTED', changed: false });
+    expect(transition('t', 'ROLLED_BACK', 'ROLLBACK')).toEqual({ state: 'ROLLED_BACK', changed: false });
+    expect(transition('t', 'COMMITTED', 'PARK')).toEqual({ state: 'COMMITTED', changed: false });
+    expect(() => transition('t', 'COMMITTED', 'ROLLBACK')).toThrow(TransactionConflictError);
+    expect(() => transition('t', 'ROLLED_BACK', 'COMMIT')).toThrow(TransactionConflictError);
+  });
+});
+
+describe('TransactionService on a real store', () => {
+  const dirs: string[] = [];
+  const closers: (() => Promise<void>)[] = [];
+  afterEach(async () => {
+    for (const c of closers.splice(0).reverse()) await c().catch(() => undefined);
+    for (const d of dirs.splice(0)) await rm(d, { recursive: true, force: true });
+  });
+
+  async function open(dataDir?: string) {
+    const dir = dataDir ?? (await mkdtemp(join(tmpdir(), 'halfmq-tx-')));
+    if (!dataDir) dirs.push(dir);
+    const store = await MessageStore.open({ dataDir: dir, flush: 'sync', log: () => undefined });
+    const metadata = await MetadataStore.open(dir);
+    closers.push(async () => {
+      await store.close();
+      await metadata.close();
+    });
+    const table = new TransactionTable(metadata);
+    const service = new TransactionService({ store, table, log: () => undefined, timings: { timeoutMs: 1000, checkIntervalMs: 1000, checkMax: 3 } });
+    return { dir, store, metadata, table, service };
+  }
+
+  const half = (msgId: string, body: string, topic = 'orders'): RecordInput => ({
+    type: RecordType.PREPARED,
+    topic,
+    queueId: 0,
+    msgId,
+    keys: [],
+    properties: {},
+    body: Buffer.from(body),
+    bornTimestamp: Date.now(),
+    reconsumeTimes: 0,
+  });
+
+  it('stores a retried half once, so a commit delivers it once', async () => {
+    const { store, service } = await open();
+    await service.prepare('tx1', 'pg', [half('m1', 'a'), half('m2', 'b')], 0);
+    await service.prepare('tx1', 'pg', [half('m1', 'a'), half('m2', 'b')], 0); // the retry
+    await service.prepare('tx1', 'pg', [half('m3', 'c', 'points')], 0); // a new half joins
+    expect(await service.end('tx1', 'COMMIT', 'producer')).toEqual({ state: 'COMMITTED', changed: true });
+    expect((await store.readQueue('orders', 0, 0, 10)).records.map((r) => r.body.toString())).toEqual(['a', 'b']);
+    expect((await store.readQueue('points', 0, 0, 10)).records.map((r) => r.body.toString())).toEqual(['c']);
+    await expect(service.prepare('tx1', 'pg', [half('m4', 'd')], 0)).rejects.toBeInstanceOf(TransactionConflictError);
+    await expect(service.end('nope', 'COMMIT', 'producer')).rejects.toBeInstanceOf(TransactionNotFoundError);
+  });
+
+  it('rebuilds every transaction from the log alone when level lost all writes', async () => {
+    const first = await open();
+    await first.service.prepare('open', 'pg', [half('o1', 'open')], 0);
+    await first.service.prepare('committed', 'pg', [half('c1', 'c')], 0);
+    await first.service.end('committed', 'COMMIT', 'producer');
+    await first.service.prepare('rolled', 'pg', [half('r1', 'r')], 0);
+    await first.service.end('rolled', 'ROLLBACK', 'check');
+    await first.service.prepare('parked', 'pg', [half('p1', 'p')], 0);
+    await first.service.park('parked');
+    // No flush of the table ever ran: level has nothing. Rebuild from the start of the log.
+    const table = new TransactionTable(first.metadata);
+    const service = new TransactionService({ store: first.store, table, log: () => undefined, timings: { timeoutMs: 1000, checkIntervalMs: 1000, checkMax: 3 } });
+    const { open: openCount } = await service.rebuild(0);
+    expect(openCount).toBe(2);
+    expect((await table.get('open'))?.state).toBe('PREPARED');
+    expect((await table.get('committed'))?.state).toBe('COMMITTED');
+    expect((await table.get('rolled'))).toMatchObject({ state: 'ROLLED_BACK', resolvedBy: 'check' });
+    expect((await table.get('parked'))?.state).toBe('PARKED');
+    // and a rebuilt open transaction can still be committed, once
+    await service.end('open', 'COMMIT', 'producer');
+    expect((await first.store.readQueue('orders', 0, 0, 10)).records.map((r) => r.body.toString()).sort()).toEqual(['c', 'open']);
+  });
+
+  it('hands out due transactions in check-time order and only when due', async () => {
+    const { service, table } = await open();
+    await service.prepare('a', 'pg', [half('a1', 'a')], 0);
+    await service.prepare('b', 'pg', [half('b1', 'b')], 5_000); // immunity: checked later
+    const now = Date.now();
+    expect(table.takeDue(now, 10)).toEqual([]);
+    const due = table.takeDue(now + 1_500, 10);
+    expect(due.map((t) => t.id)).toEqual(['a']);
+    service.recordCheck(due[0]!, now + 1_500);
+    expect(table.takeDue(now + 2_000, 10)).toEqual([]);
+    expect(table.takeDue(now + 6_000, 10).map((t) => t.id).sort()).toEqual(['a', 'b']);
+  });
+});
