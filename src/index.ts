@@ -32,6 +32,8 @@ export type {
   AckTarget,
   AdminOptions,
   AdminState,
+  DeadLetterMessage,
+  StoredMessage,
   ClientOptions,
   ConsumerOptions,
   MessageHandler,
@@ -44,7 +46,7 @@ export type {
   SimpleConsumerState,
 } from './client/index.js';
 
-export { idempotent, DuplicateInProgressError, MemoryIdempotencyStore, LevelIdempotencyStore } from './client/index.js';
+export { idempotent, MemoryIdempotencyStore, LevelIdempotencyStore } from './client/index.js';
 export type {
   ClaimResult,
   IdempotencyStore,
@@ -91,6 +93,8 @@ export {
   InternalError,
   TransactionConflictError,
   TransactionNotFoundError,
+  DuplicateInProgressError,
+  MessageNotFoundError,
 } from './common/errors.js';
 export type { ErrorCode, ErrorOptions } from './common/errors.js';
 export type { BackoffOptions } from './common/backoff.js';

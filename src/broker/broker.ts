@@ -13,6 +13,7 @@ import { leaveAll } from './processors/consume.js';
 import { PROCESSORS } from './router.js';
 import { TopicManager } from './topic-manager.js';
 import { DeadLetterService } from './dead-letter.js';
+import { MessageIndex } from './message-index.js';
 import { parseRetryDelays } from './retry-policy.js';
 import { RetryService } from './retry-service.js';
 import { TimerIndex } from './timer-index.js';
@@ -83,6 +84,7 @@ export class Broker {
     });
     const timers = new TimerService({ store, index: new TimerIndex(metadata.sublevel('timers')), log });
     const deadLetters = new DeadLetterService({ store, topics, db: metadata.sublevel('dlq') });
+    const lookup = new MessageIndex({ db: metadata.sublevel('msgindex'), store, log });
     const retries = new RetryService({ delays: parseRetryDelays(options.retryDelays), timers, deadLetters, topics });
     groups = new GroupManager({ store, metadata, queueCount: (t) => topics.queueCount(t), log, maxPullBytes: 4 * 1024 * 1024, retries, deadLetters });
 
@@ -95,7 +97,7 @@ export class Broker {
     });
     let broker: Broker | undefined;
     const checker = new TransactionChecker({ service: transactions, table: transactionTable, store, log, producersOf: (g) => broker?.producersOf(g) ?? [] });
-    const ctx: BrokerContext = { options, store, metadata, topics, groups, transactions, transactionTable, checker, timers, retries, deadLetters, log };
+    const ctx: BrokerContext = { options, store, metadata, topics, groups, transactions, transactionTable, checker, timers, retries, deadLetters, lookup, log };
     store.onDispatch((topic, queueId) => ctx.groups.onDispatch(topic, queueId));
     broker = new Broker(options, ctx);
     try {
@@ -112,6 +114,12 @@ export class Broker {
         await timers.beforeCheckpoint();
       });
       await timerRebuild;
+      const lookupRebuild = lookup.rebuild();
+      checkpointHooks.push(async () => {
+        await lookupRebuild.catch(() => undefined);
+        await lookup.beforeCheckpoint();
+      });
+      await lookupRebuild;
       await broker.listen();
     } catch (err) {
       await store.close();
@@ -229,6 +237,7 @@ export class Broker {
     }
     await this.ctx.groups.flushOffsets();
     await this.ctx.timers.close();
+    await this.ctx.lookup.close();
     await this.ctx.store.close();
     this.ctx.transactionTable.stopFlushing();
     await this.ctx.transactionTable.sync();

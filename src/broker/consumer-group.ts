@@ -40,6 +40,8 @@ export interface Member {
   /** round-robin start for the next pull, so one busy queue does not starve the others */
   cursor: number;
   waiting: ParkedPull[];
+  /** a wake-up came while no pull was parked */
+  missedWake: boolean;
   alive: boolean;
 }
 
@@ -100,7 +102,7 @@ export class ConsumerGroup {
       const queues = this.deps.queueCount(topic) ?? 0;
       for (let q = 0; q < queues; q++) await this.ensureProgress(topic, q, startFrom);
     }
-    const m: Member = { ...member, subscriptions: subs, queues: [], cursor: 0, waiting: [], alive: true };
+    const m: Member = { ...member, subscriptions: subs, queues: [], cursor: 0, waiting: [], missedWake: false, alive: true };
     this.members.set(m.id, m);
     this.rebalance();
     return m;
@@ -134,8 +136,14 @@ export class ConsumerGroup {
   async pull(memberId: string, max: number, waitMs: number, invisibleMs: number): Promise<Delivery[]> {
     const m = this.members.get(memberId);
     if (!m) return [];
-    const out = await this.collect(m, max, invisibleMs);
-    if (out.length > 0 || waitMs <= 0 || !m.alive) return out;
+    let out: Delivery[];
+    do {
+      // A wake-up while we collect (an ack processed between our awaits) finds no parked pull; it
+      // is remembered here and means "look again" rather than being lost until the poll times out.
+      m.missedWake = false;
+      out = await this.collect(m, max, invisibleMs);
+      if (out.length > 0 || waitMs <= 0 || !m.alive) return out;
+    } while (m.missedWake);
     return new Promise<Delivery[]>((resolve) => {
       const parked: ParkedPull = {
         max,
@@ -276,7 +284,11 @@ export class ConsumerGroup {
 
   private wake(m: Member): void {
     const parked = m.waiting.shift();
-    if (!parked) return;
+    if (!parked) {
+      m.missedWake = true;
+      return;
+    }
+    m.missedWake = false;
     void this.collect(m, parked.max, parked.invisibleMs).then(
       (out) => {
         if (out.length > 0 || !m.alive) {
@@ -286,6 +298,7 @@ export class ConsumerGroup {
           if (m.waiting.length > 0) this.wake(m);
         } else {
           m.waiting.unshift(parked);
+          if (m.missedWake) this.wake(m);
         }
       },
       () => m.waiting.unshift(parked),

@@ -5,6 +5,7 @@ import type { GroupManager } from './group-manager.js';
 import type { Logger } from './logger.js';
 import type { TopicManager } from './topic-manager.js';
 import type { DeadLetterService } from './dead-letter.js';
+import type { MessageIndex } from './message-index.js';
 import type { RetryService } from './retry-service.js';
 import type { TimerService } from './timer-service.js';
 import type { TransactionChecker } from './transaction-checker.js';
@@ -24,6 +25,7 @@ export interface BrokerContext {
   timers: TimerService;
   retries: RetryService;
   deadLetters: DeadLetterService;
+  lookup: MessageIndex;
   log: Logger;
 }
 

@@ -131,21 +131,30 @@ export class DeadLetterService {
     });
   }
 
-  /** Open entries and the count of them, for group status. */
+  /** How many entries are open, for group status; reads marks only, never the messages. */
   async count(group: string): Promise<number> {
-    return (await this.list(group, Infinity)).length;
+    const { from, max, handled } = await this.window(group);
+    return Math.max(0, max - from - handled.size);
   }
 
-  private async open(group: string, limit: number): Promise<DeadLetter[]> {
+  /** The DLQ range not purged, and the handled offsets in it. */
+  private async window(group: string): Promise<{ topic: string; from: number; max: number; handled: Set<number> }> {
     const topic = dlqTopicOf(group);
     const max = this.store.maxOffset(topic, 0);
     const floor = ((await this.db.get(floorKey(group))) as number | undefined) ?? 0;
-    let from = Math.max(floor, this.store.minOffset(topic, 0));
-    if (from >= max) return [];
+    const from = Math.max(floor, this.store.minOffset(topic, 0));
     const handled = new Set<number>();
+    if (from >= max) return { topic, from, max, handled };
     for await (const key of this.db.keys({ gte: markKey(group, from), lt: markEnd(group) })) {
       handled.add(Number(key.slice(key.lastIndexOf('\u0000') + 1)));
     }
+    return { topic, from, max, handled };
+  }
+
+  private async open(group: string, limit: number): Promise<DeadLetter[]> {
+    const window = await this.window(group);
+    const { topic, max, handled } = window;
+    let { from } = window;
     const out: DeadLetter[] = [];
     while (from < max && out.length < limit) {
       const { records, nextOffset } = await this.store.readQueue(topic, 0, from, SCAN_BATCH);

@@ -3,6 +3,7 @@ import type { Processor } from './context.js';
 import { createTopic, groupStatus, listGroups, listTopics } from './processors/admin.js';
 import { ack, joinGroup, leaveGroup, nack, pull } from './processors/consume.js';
 import { dlqList, dlqPurge, dlqResend } from './processors/dlq.js';
+import { messageFind, messageGet } from './processors/lookup.js';
 import { send } from './processors/send.js';
 import { heartbeat, hello } from './processors/session.js';
 import { endTransaction, getTransaction, listTransactions, sendHalf } from './processors/transaction.js';
@@ -24,6 +25,8 @@ export const PROCESSORS: ReadonlyMap<number, Processor> = new Map<number, Proces
   [Command.DLQ_LIST, dlqList],
   [Command.DLQ_RESEND, dlqResend],
   [Command.DLQ_PURGE, dlqPurge],
+  [Command.MESSAGE_GET, messageGet],
+  [Command.MESSAGE_FIND, messageFind],
   [Command.SEND_HALF, sendHalf],
   [Command.END_TRANSACTION, endTransaction],
   [Command.LIST_TRANSACTIONS, listTransactions],

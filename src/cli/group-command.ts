@@ -12,13 +12,13 @@ export function groupCommand(io: CliIo): Command {
     .command('status')
     .description('members of a group and, per queue, committed offset, max offset, lag and messages in flight')
     .argument('<group>', 'consumer group')
-    .option('--json', 'print the status as one JSON object {group, members, queues, totalLag}')
+    .option('--json', 'print the status as one JSON object {group, members, queues, totalLag, deadLetters}')
     .addOption(serverOption(io.env))
     .action(async (name: string, opts: { json?: boolean; server: string }) => {
       await withAdmin(opts.server, async (admin) => {
         const status = await admin.groupStatus(name);
         if (opts.json) return io.out(toJson(status));
-        io.out(`group ${status.group}: ${status.members.length} member(s), total lag ${status.totalLag}`);
+        io.out(`group ${status.group}: ${status.members.length} member(s), total lag ${status.totalLag}, dead letters ${status.deadLetters}`);
         if (status.members.length > 0) {
           io.out('');
           const rows = status.members.map((m) => [m.memberId, m.address, Object.keys(m.subscriptions).join(','), m.queues.join(',') || '-']);

@@ -3,6 +3,7 @@ import { benchCommand } from './bench-command.js';
 import { brokerCommand } from './broker-command.js';
 import { consumeCommand } from './consume-command.js';
 import { dlqCommand } from './dlq-command.js';
+import { messageCommand } from './message-command.js';
 import { groupCommand } from './group-command.js';
 import { formatError, processIo } from './output.js';
 import type { CliIo } from './output.js';
@@ -38,7 +39,7 @@ export function buildProgram(io: CliIo = processIo): Command {
         '  halfmq tx list --state parked',
     );
   // Subcommands made with `new Command` do not inherit exitOverride/output settings: copy them.
-  for (const command of [brokerCommand(io), topicCommand(io), sendCommand(io), consumeCommand(io), groupCommand(io), dlqCommand(io), txCommand(io), benchCommand(io)]) {
+  for (const command of [brokerCommand(io), topicCommand(io), sendCommand(io), consumeCommand(io), groupCommand(io), dlqCommand(io), messageCommand(io), txCommand(io), benchCommand(io)]) {
     program.addCommand(inherit(command, program));
   }
   return program;

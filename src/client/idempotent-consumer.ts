@@ -1,5 +1,5 @@
 import { randomUUID } from 'node:crypto';
-import { InvalidArgumentError } from '../common/errors.js';
+import { DuplicateInProgressError, InvalidArgumentError } from '../common/errors.js';
 import type { ReceivedMessage } from '../common/message.js';
 import { validateDuration } from './idempotency/store.js';
 import type { IdempotencyStore } from './idempotency/store.js';
@@ -49,18 +49,6 @@ export type IdempotentOutcome = 'processed' | 'duplicate';
  *
  * It is not in the broker's error table on purpose: it never travels on the wire.
  */
-export class DuplicateInProgressError extends Error {
-  readonly code = 'DUPLICATE_IN_PROGRESS';
-  readonly retriable = true;
-  readonly context: { key: string };
-
-  constructor(key: string) {
-    super(`a delivery with idempotency key ${JSON.stringify(key)} is being handled right now; try again later`);
-    this.name = 'DuplicateInProgressError';
-    this.context = { key };
-  }
-}
-
 const DEFAULT_TTL_MS = 24 * 60 * 60_000;
 const DEFAULT_PROCESSING_TIMEOUT_MS = 60_000;
 
@@ -130,7 +118,9 @@ export function idempotent<M extends IdempotentMessage = ReceivedMessage>(
       options.onDuplicate?.(message, key);
       return 'duplicate';
     }
-    if (claim === 'processing') throw new DuplicateInProgressError(key);
+    if (claim === 'processing') {
+      throw new DuplicateInProgressError(`a delivery with idempotency key ${JSON.stringify(key)} is being handled right now; try again later`, { context: { key } });
+    }
     try {
       await handler(message);
     } catch (err) {

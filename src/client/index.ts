@@ -18,8 +18,8 @@ export type {
   TransactionResult,
 } from './transaction-producer.js';
 export { Admin } from './admin.js';
-export type { AdminOptions, AdminState } from './admin.js';
-export { idempotent, DuplicateInProgressError, MemoryIdempotencyStore, LevelIdempotencyStore } from './idempotent-consumer.js';
+export type { AdminOptions, AdminState, DeadLetterMessage, StoredMessage } from './admin.js';
+export { idempotent, MemoryIdempotencyStore, LevelIdempotencyStore } from './idempotent-consumer.js';
 export type {
   ClaimResult,
   IdempotencyStore,

@@ -27,6 +27,7 @@ export const ERROR_TABLE = {
   DISK_FULL: { retriable: true, message: 'disk is nearly full; writes refused' },
   TX_NOT_FOUND: { retriable: false, message: 'transaction not found' },
   TX_CONFLICT: { retriable: false, message: 'transaction already resolved the other way' },
+  DUPLICATE_IN_PROGRESS: { retriable: true, message: 'another delivery with this idempotency key is being handled' },
   MESSAGE_NOT_FOUND: { retriable: false, message: 'message not found' },
   INTERNAL: { retriable: false, message: 'internal error' },
 } as const satisfies Record<string, { retriable: boolean; message: string }>;
@@ -89,6 +90,7 @@ export class InternalError extends kind('INTERNAL') {}
 export class MessageNotFoundError extends kind('MESSAGE_NOT_FOUND') {}
 export class TransactionNotFoundError extends kind('TX_NOT_FOUND') {}
 export class TransactionConflictError extends kind('TX_CONFLICT') {}
+export class DuplicateInProgressError extends kind('DUPLICATE_IN_PROGRESS') {}
 
 const CLASSES: Record<ErrorCode, new (message?: string, options?: ErrorOptions) => HalfmqError> = {
   INVALID_ARGUMENT: InvalidArgumentError,
@@ -113,6 +115,7 @@ const CLASSES: Record<ErrorCode, new (message?: string, options?: ErrorOptions) 
   MESSAGE_NOT_FOUND: MessageNotFoundError,
   TX_NOT_FOUND: TransactionNotFoundError,
   TX_CONFLICT: TransactionConflictError,
+  DUPLICATE_IN_PROGRESS: DuplicateInProgressError,
 };
 
 /** The wire shape of an error (inside an error response header). */

@@ -239,6 +239,8 @@ export interface GroupStatus {
   members: GroupMemberInfo[];
   queues: GroupQueueInfo[];
   totalLag: number;
+  /** open entries in the group's dead-letter queue `%DLQ%<group>` (its `%RETRY%` queue is in `queues`) */
+  deadLetters: number;
 }
 
 export interface ListGroupsResponse {

@@ -62,13 +62,7 @@ describe('delivery modes', () => {
     for (let seq = 0; seq < PER_KEY; seq++) {
       await producer.sendBatch(keys.map((key) => ({ topic, body: `${key}:${seq}`, shardingKey: key })));
     }
-    try {
-    await waitFor(() => keys.every((k) => done.get(k)!.length === PER_KEY) || violations.length > 0, 'every key done', 15_000);
-    } catch (e) {
-      const admin = new Admin({ endpoints: broker.endpoints });
-      console.log(keys.map((k) => done.get(k)!.length), failures, JSON.stringify(await admin.groupStatus(group), null, 1), members.map((m) => m.inFlight));
-      throw e;
-    }
+    await waitFor(() => keys.every((k) => done.get(k)!.length === PER_KEY) || violations.length > 0, 'every key done', 40_000);
     expect(violations).toEqual([]);
     for (const k of keys) expect(done.get(k)).toEqual(Array.from({ length: PER_KEY }, (_, i) => i));
     expect(failures).toBeGreaterThan(0);

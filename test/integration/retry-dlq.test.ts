@@ -84,6 +84,7 @@ describe('retries and dead letters', () => {
     expect(attempts).toHaveLength(4); // no fifth delivery: it is dead
 
     await waitFor(async () => (await admin.groupStatus(group)).totalLag === 0, 'nothing pending after dead-lettering');
+    expect((await admin.groupStatus(group)).deadLetters).toBe(1);
 
     await failing.shutdown();
     const fixed: ReceivedMessage[] = [];
@@ -106,6 +107,7 @@ describe('retries and dead letters', () => {
     await waitFor(() => fixed.length === 1, 'the resent message at the fixed handler');
     expect(fixed[0]).toMatchObject({ msgId: sent.msgId, topic, reconsumeTimes: 0, body: Buffer.from('poison') });
     expect(await listed()).toEqual([]);
+    expect((await admin.groupStatus(group)).deadLetters).toBe(0);
     // Resent once only.
     const again = await runCli(['dlq', 'resend', '--group', group, '--all', '--server', b.endpoints]);
     expect(again.stdout).toContain('resent 0 message(s)');

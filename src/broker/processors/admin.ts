@@ -48,6 +48,7 @@ export const groupStatus: Processor = async (ctx, _session, { payload }) => {
     })),
     queues: [],
     totalLag: 0,
+    deadLetters: await ctx.deadLetters.count(name),
   };
   const keys = new Set([...stored.keys(), ...group.progress.keys()]);
   for (const key of [...keys].sort()) {

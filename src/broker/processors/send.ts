@@ -17,7 +17,9 @@ const MAX_BATCH = 10_000;
 export const send: Processor = async (ctx, _session, { payload, body }) => {
   const records = await recordsFromWire(ctx, asObject(payload, 'SEND payload').messages, body, RecordType.NORMAL);
   // Delayed messages go through the timer service, which indexes them once stored.
-  const results = await (records.some(isDelayed) ? ctx.timers.append(records) : ctx.store.append(records));
+  const appending = records.some(isDelayed) ? ctx.timers.append(records) : ctx.store.append(records);
+  ctx.lookup.indexWhenStored(records, appending);
+  const results = await appending;
   const reply: SendResponse = {
     results: results.map((r, i) => ({
       msgId: records[i]!.msgId,
