@@ -19,10 +19,19 @@ let counter = randomBytes(4).readUInt32BE(0);
 
 export const MESSAGE_ID_PATTERN = /^[0-9a-f]{32}$/;
 
+// The prefix + time part changes at most once per millisecond; formatting it once per id showed in
+// producer profiles (a few % of client CPU at 40k sends/s).
+let lastTime = -1;
+let head = '';
+
 export function createMessageId(now: number = Date.now()): string {
   counter = (counter + 1) >>> 0;
   const time = Math.max(0, Math.floor(now)) % 2 ** 48;
-  return PROCESS_PREFIX + time.toString(16).padStart(12, '0') + counter.toString(16).padStart(8, '0');
+  if (time !== lastTime) {
+    lastTime = time;
+    head = PROCESS_PREFIX + time.toString(16).padStart(12, '0');
+  }
+  return head + counter.toString(16).padStart(8, '0');
 }
 
 export function isMessageId(value: unknown): value is string {

@@ -50,6 +50,12 @@ describe('message lookup', () => {
     const missing = await runCli(['message', 'get', '--id', 'no-such-id', '--server', broker.endpoints]);
     expect(missing.code).toBe(1);
     expect(missing.stderr).toMatch(/MESSAGE_NOT_FOUND/);
+    // Bad input gets one clear line; the broker keeps serving.
+    const badGroup = await runCli(['dlq', 'list', '--group', 'no spaces allowed', '--server', broker.endpoints]);
+    expect(badGroup.code).toBe(1);
+    expect(badGroup.stderr).toMatch(/invalid group name.*\(INVALID_ARGUMENT\)/);
+    const neither = await runCli(['dlq', 'resend', '--group', 'g', '--server', broker.endpoints]);
+    expect(neither.stderr).toMatch(/exactly one of --id ID or --all/);
     const text = await runCli(['message', 'get', '--id', sent[0]!.msgId, '--server', broker.endpoints]);
     expect(text.stdout).toContain(`${topic}/${sent[0]!.queueId}@${sent[0]!.queueOffset}`);
   });
