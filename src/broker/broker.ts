@@ -52,9 +52,14 @@ export class Broker {
     await mkdir(options.dataDir, { recursive: true });
     // Services that derive indexes from held records (transactions, timers, lookup) add a hook
     // here; the store runs them before each checkpoint so a crash can rebuild from its checkpoint.
+    // Until every service has replayed the log tail into its index, no checkpoint may be written:
+    // it would tell the next start to skip records those indexes never saw.
     const checkpointHooks: (() => Promise<void>)[] = [];
+    let servicesReady!: () => void;
+    const ready = new Promise<void>((resolve) => (servicesReady = resolve));
     const store = await MessageStore.open({
       beforeCheckpoint: async () => {
+        await ready;
         await Promise.all(checkpointHooks.map((hook) => hook()));
       },
       dataDir: options.dataDir,
@@ -71,7 +76,7 @@ export class Broker {
     try {
       metadata = await MetadataStore.open(options.dataDir);
     } catch (err) {
-      await store.close();
+      await abandon(store, checkpointHooks, servicesReady);
       throw err;
     }
     // Groups and topics reference each other only through these callbacks.
@@ -101,28 +106,18 @@ export class Broker {
     store.onDispatch((topic, queueId) => ctx.groups.onDispatch(topic, queueId));
     broker = new Broker(options, ctx);
     try {
-      // No checkpoint may pass records the table has not replayed yet: the hook waits for it.
-      const rebuild = transactions.rebuild(store.recovery.fromOffset);
-      checkpointHooks.push(async () => {
-        await rebuild.catch(() => undefined);
-        await transactionTable.sync();
-      });
-      await rebuild;
-      const timerRebuild = timers.rebuild();
-      checkpointHooks.push(async () => {
-        await timerRebuild.catch(() => undefined);
-        await timers.beforeCheckpoint();
-      });
-      await timerRebuild;
-      const lookupRebuild = lookup.rebuild();
-      checkpointHooks.push(async () => {
-        await lookupRebuild.catch(() => undefined);
-        await lookup.beforeCheckpoint();
-      });
-      await lookupRebuild;
+      await transactions.rebuild(store.recovery.fromOffset);
+      await timers.rebuild();
+      await lookup.rebuild();
+      checkpointHooks.push(
+        () => transactionTable.sync(),
+        () => timers.beforeCheckpoint(),
+        () => lookup.beforeCheckpoint(),
+      );
+      servicesReady();
       await broker.listen();
     } catch (err) {
-      await store.close();
+      await abandon(store, checkpointHooks, servicesReady);
       await metadata.close();
       throw err;
     }
@@ -250,4 +245,14 @@ export class Broker {
     this.state = 'closed';
     this.ctx.log('info', 'broker stopped');
   }
+}
+
+/**
+ * Closes a store after a failed start without moving its checkpoint: the indexes derived from the
+ * log may be incomplete, so the next start must replay the same range again.
+ */
+async function abandon(store: MessageStore, hooks: (() => Promise<void>)[], release: () => void): Promise<void> {
+  hooks.splice(0, hooks.length, () => Promise.reject(new Error('broker start failed; checkpoint left where it was')));
+  release();
+  await store.close().catch(() => undefined);
 }

@@ -107,7 +107,8 @@ export class MessageStore {
       store.dispatcher = outcome.dispatcher;
       store.recoveryReport = outcome.report;
       store.lastStoreTimestamp = outcome.lastStoreTimestamp;
-      store.lastCheckpointAt = outcome.dispatcher.dispatchedUpTo;
+      // What the checkpoint on disk says: if recovery went past it, the next checkpoint records it.
+      store.lastCheckpointAt = outcome.report.fromOffset;
     } catch (err) {
       store.currentState = 'closed';
       await log.close().catch(() => undefined);

@@ -120,9 +120,22 @@ async function runScenario(actions: Action[]): Promise<void> {
     }
     const committed = txs.filter((t) => t.decision === 'COMMIT' && t.tx.messageIds.length === t.bodies.length).flatMap((t) => t.bodies);
     const neverVisible = new Set(txs.filter((t) => t.decision === 'ROLLBACK').flatMap((t) => t.bodies));
+    const lost = committed.filter((b) => !seen.includes(b));
+    if (lost.length > 0) {
+      // Say which transactions and what the broker thinks of them, to tell a real loss from a slow read.
+      const a = new Admin({ endpoints: broker.endpoints });
+      try {
+        for (const t of txs.filter((x) => x.bodies.some((b) => lost.includes(b)))) {
+          const info = await a.getTransaction(t.tx.id).catch((e: unknown) => ({ error: String(e) }));
+          console.error('lost transaction', t.tx.id, t.bodies, JSON.stringify(info));
+        }
+      } finally {
+        await a.shutdown();
+      }
+    }
     expect(seen.filter((b) => neverVisible.has(b)), 'nothing visible unless committed').toEqual([]);
     expect(new Set(seen).size, 'each committed message visible once').toBe(seen.length);
-    expect(committed.filter((b) => !seen.includes(b)), 'nothing committed lost').toEqual([]);
+    expect(lost, 'nothing committed lost').toEqual([]);
   } finally {
     await producer.shutdown();
     await broker.stop();
@@ -137,7 +150,7 @@ describe('transaction invariants under random interleavings (property)', () => {
         await runScenario(actions);
       }),
       // Each run starts real broker processes; a handful of runs, no shrinking, keeps CI bounded.
-      { numRuns: 6, endOnFailure: true },
+      { numRuns: Number(process.env.HALFMQ_PROPERTY_RUNS ?? 6), endOnFailure: true, ...(process.env.HALFMQ_PROPERTY_SEED ? { seed: Number(process.env.HALFMQ_PROPERTY_SEED) } : {}) },
     );
-  }, 240_000);
+  }, 900_000);
 });

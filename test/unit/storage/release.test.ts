@@ -93,3 +93,41 @@ describe('held records and release', () => {
     expect(hookCalls).toBeGreaterThan(0);
   });
 });
+
+describe('checkpoints wait for the broker’s indexes', () => {
+  it('recovery writes no checkpoint; the first one comes only after beforeCheckpoint resolved', async () => {
+    const { readFile, stat } = await import('node:fs/promises');
+    const { join } = await import('node:path');
+    const dataDir = await dirs.make();
+    const s = await MessageStore.open({ dataDir, flush: 'sync', checkpointIntervalMs: 3_600_000, log: () => undefined });
+    open.push(s);
+    await s.append([rec({ type: RecordType.PREPARED, text: 'half' }), rec({ text: 'n' })]);
+    const copy = await crashCopy(dataDir, await dirs.make());
+    const checkpointFile = join(copy, 'checkpoint');
+    const before = await readFile(checkpointFile).catch(() => undefined);
+
+    let release!: () => void;
+    const gate = new Promise<void>((r) => (release = r));
+    const calls: string[] = [];
+    const recovered = await MessageStore.open({
+      dataDir: copy,
+      flush: 'sync',
+      checkpointIntervalMs: 20,
+      log: () => undefined,
+      beforeCheckpoint: async () => {
+        calls.push('hook');
+        await gate;
+      },
+    });
+    open.push(recovered);
+    expect(recovered.recovery.scannedRecords).toBe(2);
+    await new Promise((r) => setTimeout(r, 100)); // several checkpoint ticks, all held by the hook
+    const during = await readFile(checkpointFile).catch(() => undefined);
+    expect(during).toEqual(before);
+    expect(calls.length).toBeGreaterThan(0);
+    release();
+    await recovered.close();
+    expect((await stat(checkpointFile)).size).toBeGreaterThan(0);
+    expect(await readFile(checkpointFile)).not.toEqual(before);
+  });
+});
