@@ -26,6 +26,7 @@ export function brokerCommand(io: CliIo): Command {
     .option('--retry-delays <list>', `delays before each retry of a failed message, the last repeating, e.g. 1s,2s,5s (default RocketMQ's 10s,30s,1m,...,2h; env ${envVarOf('retryDelays')})`)
     .option('--tx-timeout-ms <ms>', `first check-back of a transaction still PREPARED this long after its half (default 6000; env ${envVarOf('txTimeoutMs')})`)
     .option('--tx-check-interval-ms <ms>', `then re-check every this long (default 30000; env ${envVarOf('txCheckIntervalMs')})`)
+    .option('--heartbeat-timeout-ms <ms>', `a client silent this long is disconnected and its queues go to the others (default 30000; env ${envVarOf('heartbeatTimeoutMs')})`)
     .option('--tx-check-max <n>', `unanswered checks before a transaction is PARKED for an operator (default 15; env ${envVarOf('txCheckMax')})`)
     .addHelpText(
       'after',
@@ -57,6 +58,7 @@ export function brokerCommand(io: CliIo): Command {
       if (config.txTimeoutMs !== undefined) options.txTimeoutMs = config.txTimeoutMs;
       if (config.txCheckIntervalMs !== undefined) options.txCheckIntervalMs = config.txCheckIntervalMs;
       if (config.txCheckMax !== undefined) options.txCheckMax = config.txCheckMax;
+      if (config.heartbeatTimeoutMs !== undefined) options.heartbeatTimeoutMs = config.heartbeatTimeoutMs;
 
       const broker = await startBroker(options);
       io.out(`halfmq broker listening on ${formatEndpoint(broker.host, broker.port)}`);

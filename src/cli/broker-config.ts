@@ -24,6 +24,8 @@ export interface BrokerConfig {
   txTimeoutMs?: number;
   txCheckIntervalMs?: number;
   txCheckMax?: number;
+  /** a client silent this long loses its group membership; undefined: the broker's default (30 s) */
+  heartbeatTimeoutMs?: number;
 }
 
 export type ConfigSource = 'flag' | 'env' | 'file' | 'default';
@@ -53,6 +55,7 @@ const SETTINGS = {
   txTimeoutMs: { flag: '--tx-timeout-ms', env: 'HALFMQ_TX_TIMEOUT_MS', kind: 'count', fallback: undefined },
   txCheckIntervalMs: { flag: '--tx-check-interval-ms', env: 'HALFMQ_TX_CHECK_INTERVAL_MS', kind: 'count', fallback: undefined },
   txCheckMax: { flag: '--tx-check-max', env: 'HALFMQ_TX_CHECK_MAX', kind: 'count', fallback: undefined },
+  heartbeatTimeoutMs: { flag: '--heartbeat-timeout-ms', env: 'HALFMQ_HEARTBEAT_TIMEOUT_MS', kind: 'count', fallback: undefined },
 } as const satisfies Record<string, { flag: string; env: string; kind: Kind; fallback: unknown }>;
 
 export type ConfigKey = keyof typeof SETTINGS;
@@ -113,7 +116,7 @@ export function resolveBrokerConfig(input: ResolveInput): ResolvedBrokerConfig {
   if (values.maxMessageSize !== undefined) config.maxMessageSize = values.maxMessageSize as number;
   if (values.segmentSize !== undefined) config.segmentSize = values.segmentSize as number;
   if (values.retryDelays !== undefined) config.retryDelays = values.retryDelays as string;
-  for (const key of ['txTimeoutMs', 'txCheckIntervalMs', 'txCheckMax'] as const) {
+  for (const key of ['txTimeoutMs', 'txCheckIntervalMs', 'txCheckMax', 'heartbeatTimeoutMs'] as const) {
     if (values[key] !== undefined) config[key] = values[key] as number;
   }
   return { config, sources };
