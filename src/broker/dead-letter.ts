@@ -1,3 +1,4 @@
+import type { DeadLetterMessage } from '../common/message.js';
 import { MessageNotFoundError } from '../common/errors.js';
 import { RecordType } from '../storage/index.js';
 import type { JsonSublevel, MessageStore, StoredRecord } from '../storage/index.js';
@@ -18,24 +19,7 @@ import type { TopicManager } from './topic-manager.js';
  * subscribe to it, so the message is delivered again under its original topic and id, with a
  * fresh retry count. Operations on one group run one at a time, so an entry is never resent twice.
  */
-export interface DeadLetter {
-  msgId: string;
-  /** the topic it was sent to */
-  topic: string;
-  queueId: number;
-  queueOffset: number;
-  /** position in the DLQ (what `resend --id` acts on) */
-  dlqOffset: number;
-  tag?: string;
-  keys: string[];
-  properties: Record<string, string>;
-  reason: string;
-  reconsumeTimes: number;
-  bornTimestamp: number;
-  /** when it was dead-lettered */
-  deadAt: number;
-  body: Buffer;
-}
+export type DeadLetter = DeadLetterMessage;
 
 interface Mark {
   state: 'resent';

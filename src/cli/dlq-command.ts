@@ -1,6 +1,6 @@
 import { Command } from 'commander';
 import { InvalidArgumentError } from '../common/errors.js';
-import type { DeadLetterMessage } from '../client/admin.js';
+import type { DeadLetterMessage } from '../common/message.js';
 import { positiveInt, serverOption } from './options.js';
 import { formatTable, toJson } from './output.js';
 import type { CliIo } from './output.js';

@@ -1,5 +1,6 @@
 import { IllegalStateError, InvalidArgumentError } from '../common/errors.js';
 import { validateName } from '../common/names.js';
+import type { DeadLetterMessage } from '../common/message.js';
 import { Command } from '../protocol/commands.js';
 import type {
   EndTransactionRequest,
@@ -37,25 +38,6 @@ import { toReceivedMessage } from './message-convert.js';
 export type AdminOptions = ClientOptions;
 
 /** A message in a group's dead-letter queue. */
-export interface DeadLetterMessage {
-  msgId: string;
-  /** the topic, queue and queue offset it was sent to */
-  topic: string;
-  queueId: number;
-  queueOffset: number;
-  /** its position in the dead-letter queue */
-  dlqOffset: number;
-  tag?: string;
-  keys: string[];
-  properties: Record<string, string>;
-  /** the last failure: the handler's error message, a nack reason, or "lease expired before an ack" */
-  reason: string;
-  reconsumeTimes: number;
-  bornTimestamp: number;
-  /** when it was dead-lettered */
-  deadAt: number;
-  body: Buffer;
-}
 
 /** A stored message found by id or key. `queueOffset` is -1 while a delayed message waits. */
 export interface StoredMessage extends Omit<ReceivedMessage, 'ackRef' | 'reconsumeTimes'> {

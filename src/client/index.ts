@@ -18,7 +18,8 @@ export type {
   TransactionResult,
 } from './transaction-producer.js';
 export { Admin } from './admin.js';
-export type { AdminOptions, AdminState, DeadLetterMessage, StoredMessage } from './admin.js';
+export type { AdminOptions, AdminState, StoredMessage } from './admin.js';
+export type { DeadLetterMessage } from '../common/message.js';
 export { idempotent, MemoryIdempotencyStore, LevelIdempotencyStore } from './idempotent-consumer.js';
 export type {
   ClaimResult,

@@ -49,3 +49,24 @@ export function normalizeKeys(keys: string | string[] | undefined): string[] {
   if (keys === undefined) return [];
   return (Array.isArray(keys) ? keys : [keys]).filter((k) => k.length > 0);
 }
+
+/** A message in a consumer group's dead-letter queue (`%DLQ%<group>`), as the broker and Admin describe it. */
+export interface DeadLetterMessage {
+  msgId: string;
+  /** the topic, queue and queue offset it was sent to */
+  topic: string;
+  queueId: number;
+  queueOffset: number;
+  /** its position in the dead-letter queue */
+  dlqOffset: number;
+  tag?: string;
+  keys: string[];
+  properties: Record<string, string>;
+  /** the last failure: the handler's error message, a nack reason, or "lease expired before an ack" */
+  reason: string;
+  reconsumeTimes: number;
+  bornTimestamp: number;
+  /** when it was dead-lettered */
+  deadAt: number;
+  body: Buffer;
+}
