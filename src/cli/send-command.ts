@@ -3,7 +3,7 @@ import { InvalidArgumentError } from '../common/errors.js';
 import type { Message } from '../common/message.js';
 import { Producer } from '../client/producer.js';
 import { validateMessage } from '../client/message-convert.js';
-import { CLI_CONNECT_TIMEOUT_MS, collect, positiveInt, serverOption } from './options.js';
+import { CLI_CONNECT_TIMEOUT_MS, collect, nonNegativeInt, positiveInt, serverOption } from './options.js';
 import type { CliIo } from './output.js';
 
 /** Sends in flight at once with --count: enough to fill the broker's group commit, bounded memory. */
@@ -16,6 +16,8 @@ interface SendFlags {
   tag?: string;
   property?: string[];
   shardingKey?: string;
+  delayMs?: number;
+  deliverAt?: number;
   count?: number;
   server: string;
 }
@@ -30,6 +32,8 @@ export function sendCommand(io: CliIo): Command {
     .option('--tag <tag>', 'message tag, for consumer filtering')
     .option('--property <key=value...>', 'user property (repeatable)')
     .option('--sharding-key <key>', 'messages with the same sharding key go to the same queue')
+    .option('--delay-ms <ms>', 'deliver this many ms after the broker stores it (durable across restarts)', nonNegativeInt)
+    .option('--deliver-at <ms>', 'deliver at this time, in ms since the epoch (broker clock)', nonNegativeInt)
     .option('--count <n>', `send N messages with bodies TEXT-0 … TEXT-(N-1), up to ${MAX_IN_FLIGHT} in flight`, positiveInt)
     .addOption(serverOption(io.env))
     .action(async (flags: SendFlags) => {
@@ -49,11 +53,13 @@ export function sendCommand(io: CliIo): Command {
     });
 }
 
-export function buildMessage(flags: Pick<SendFlags, 'topic' | 'body' | 'key' | 'tag' | 'property' | 'shardingKey'>): Message {
+export function buildMessage(flags: Pick<SendFlags, 'topic' | 'body' | 'key' | 'tag' | 'property' | 'shardingKey' | 'delayMs' | 'deliverAt'>): Message {
   const message: Message = { topic: flags.topic, body: flags.body };
   if (flags.tag !== undefined) message.tag = flags.tag;
   if (flags.key !== undefined) message.keys = flags.key;
   if (flags.shardingKey !== undefined) message.shardingKey = flags.shardingKey;
+  if (flags.delayMs !== undefined) message.delayMs = flags.delayMs;
+  if (flags.deliverAt !== undefined) message.deliverAt = flags.deliverAt;
   if (flags.property !== undefined) message.properties = parseProperties(flags.property);
   return message;
 }

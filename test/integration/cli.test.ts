@@ -107,4 +107,21 @@ describe('halfmq CLI', () => {
     const status = JSON.parse(r.stdout) as { totalLag: number };
     expect(status.totalLag).toBe(3);
   });
+
+  it('sends a delayed message with --delay-ms: not consumable early, delivered after the delay', async () => {
+    const topic = uniqueName('cli-delay');
+    const group = uniqueName('g');
+    const sentAt = Date.now();
+    const sent = await runCli(['send', '--topic', topic, '--body', 'later', '--delay-ms', '1500', ...server]);
+    expect(sent.code, sent.stderr).toBe(0);
+    const early = await runCli(['consume', '--topic', topic, '--group', group, '--count', '1', '--timeout-ms', '400', ...server]);
+    expect(early.code).not.toBe(0);
+    const late = await runCli(['consume', '--topic', topic, '--group', group, '--count', '1', '--timeout-ms', '5000', '--json', ...server]);
+    expect(late.code, late.stderr).toBe(0);
+    expect(JSON.parse(late.stdout).body).toBe('later');
+    expect(Date.now() - sentAt).toBeGreaterThanOrEqual(1400);
+    const both = await runCli(['send', '--topic', topic, '--body', 'x', '--delay-ms', '1', '--deliver-at', '1', ...server]);
+    expect(both.code).not.toBe(0);
+    expect(both.stderr.trim().split('\n')).toHaveLength(1);
+  });
 });
