@@ -1,5 +1,5 @@
 /**
- * `npm run bench:suite [-- --runs N] [-- --quick]`: runs the `halfmq bench` scenarios behind
+ * `npm run bench:suite [-- --runs N] [--quick] [--cli PATH/dist/cli/main.js]`: runs the `halfmq bench` scenarios behind
  * BENCHMARKS.md, each N times (default 3) in its own embedded broker, and prints a markdown table of
  * medians (every run's msgs/s in brackets). Sequential, so runs do not compete for the two cores.
  * Not part of `npm test`; asserts nothing.
@@ -9,7 +9,7 @@ import { fileURLToPath } from 'node:url';
 import path from 'node:path';
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
-const BIN = path.join(ROOT, 'bin', 'halfmq');
+const DEFAULT_BIN = path.join(ROOT, 'bin', 'halfmq');
 
 interface Result {
   scenario: string;
@@ -21,8 +21,10 @@ interface Result {
 }
 
 const args = process.argv.slice(2);
-const runs = Number(args[args.indexOf('--runs') + 1] ?? 3) || 3;
+const runs = args.includes('--runs') ? Number(args[args.indexOf('--runs') + 1]) || 3 : 3;
 const quick = args.includes('--quick');
+// --cli PATH: another build's dist/cli/main.js (e.g. a checkout of an older commit) for before/after.
+const BIN = args.includes('--cli') ? path.resolve(args[args.indexOf('--cli') + 1]!) : DEFAULT_BIN;
 const scale = (n: number): string => String(quick ? Math.max(1000, Math.round(n / 10)) : n);
 
 const CASES: { label: string; argv: string[] }[] = [

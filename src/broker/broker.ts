@@ -67,6 +67,8 @@ export class Broker {
       flushIntervalMs: options.flushIntervalMs,
       segmentSize: options.segmentSize,
       maxMessageSize: options.maxMessageSize,
+      // Fresh records served from memory: consumers that keep up never wait on a file read.
+      recentCacheBytes: 64 * 1024 * 1024,
       log,
     });
     const r = store.recovery;

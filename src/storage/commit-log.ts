@@ -11,6 +11,8 @@ export interface CommitLogOptions {
   segmentSize: number;
   flush: 'sync' | 'async';
   flushIntervalMs: number;
+  /** see MessageStoreOptions.recentCacheBytes; 0 = off */
+  recentCacheBytes?: number;
 }
 
 /** Where a record lives: its physical offset and whole size (what a consume-queue entry holds). */
@@ -40,6 +42,8 @@ interface WriteRequest<T> {
   reject: (err: unknown) => void;
 }
 
+const EMPTY_BUFFER = Buffer.alloc(0);
+
 /** Reads of records close together are merged into one read of at most this many bytes. */
 export const MAX_COALESCED_READ = 1024 * 1024;
 const FIRST_READ = 4096;
@@ -66,6 +70,11 @@ export class CommitLog<T> {
   private pendingSyncs = 0;
   private failure: StorageError | undefined;
   private closed = false;
+  /** Recently written records in log order: recentOffsets[i] is where recentBuffers[i] starts. */
+  private recentOffsets: number[] = [];
+  private recentBuffers: Buffer[] = [];
+  private recentHead = 0;
+  private recentBytes = 0;
 
   private constructor(options: CommitLogOptions, segments: Segment[], onDurable: (payloads: T[]) => void) {
     this.options = options;
@@ -182,6 +191,7 @@ export class CommitLog<T> {
         } else {
           for (const segment of touched) this.dirty.add(segment);
         }
+        this.remember(batch);
         this.onDurable(batch.map((r) => r.payload));
       } catch (cause) {
         this.failure ??= new StorageError('commit-log write failed; the store refuses further appends', { cause });
@@ -194,6 +204,60 @@ export class CommitLog<T> {
     const waiters = this.idleWaiters;
     this.idleWaiters = [];
     for (const w of waiters) w();
+  }
+
+  /**
+   * Keeps the durable records just written (the very buffers) in memory up to `recentCacheBytes`,
+   * so consumers that keep up are served without a file read; older ones come from the files.
+   */
+  private remember(batch: WriteRequest<T>[]): void {
+    const limit = this.options.recentCacheBytes ?? 0;
+    if (limit <= 0) return;
+    for (const request of batch) {
+      for (const p of request.placements) {
+        this.recentOffsets.push(p.segment.start + p.position);
+        this.recentBuffers.push(p.buffer);
+        this.recentBytes += p.buffer.length;
+      }
+    }
+    while (this.recentBytes > limit && this.recentHead < this.recentBuffers.length) {
+      this.recentBytes -= this.recentBuffers[this.recentHead]!.length;
+      this.recentBuffers[this.recentHead] = EMPTY_BUFFER;
+      this.recentHead++;
+    }
+    // Drop the evicted slots now and then, not on every round.
+    if (this.recentHead > 4096 && this.recentHead * 2 > this.recentBuffers.length) {
+      this.recentOffsets = this.recentOffsets.slice(this.recentHead);
+      this.recentBuffers = this.recentBuffers.slice(this.recentHead);
+      this.recentHead = 0;
+    }
+  }
+
+  private forgetRecent(): void {
+    this.recentOffsets = [];
+    this.recentBuffers = [];
+    this.recentHead = 0;
+    this.recentBytes = 0;
+  }
+
+  /** The cached record that starts at `offset` and has `size` bytes (when size is given), if any. */
+  private fromRecent(offset: number, size?: number): StoredRecord | undefined {
+    const offsets = this.recentOffsets;
+    let lo = this.recentHead;
+    let hi = offsets.length - 1;
+    if (hi < lo || offset < offsets[lo]! || offset > offsets[hi]!) return undefined;
+    while (lo <= hi) {
+      const mid = (lo + hi) >>> 1;
+      const at = offsets[mid]!;
+      if (at === offset) {
+        const buffer = this.recentBuffers[mid]!;
+        if (size !== undefined && buffer.length !== size) return undefined;
+        return decodeRecord(buffer, offset);
+      }
+      if (at < offset) lo = mid + 1;
+      else hi = mid - 1;
+    }
+    return undefined;
   }
 
   /** One writev per run of contiguous placements in the same segment. */
@@ -289,6 +353,8 @@ export class CommitLog<T> {
 
   async readAt(offset: number): Promise<StoredRecord> {
     const { segment, position } = this.locate(offset, MIN_RECORD_SIZE);
+    const cached = this.fromRecent(offset);
+    if (cached !== undefined) return cached;
     const first = await segment.read(position, Math.min(FIRST_READ, segment.written - position));
     const size = first.readUInt32LE(0);
     if (size <= first.length) return decodeRecord(first, offset, 0, size < first.length);
@@ -330,6 +396,13 @@ export class CommitLog<T> {
   }
 
   async readGroup(group: ReadGroup): Promise<StoredRecord[]> {
+    const cached: StoredRecord[] = [];
+    for (const loc of group.locations) {
+      const record = this.fromRecent(loc.offset, loc.size);
+      if (record === undefined) break;
+      cached.push(record);
+    }
+    if (cached.length === group.locations.length) return cached;
     const buf = await group.segment.read(group.position, group.length);
     const base = group.segment.start + group.position;
     const shared = group.locations.length > 1;
@@ -356,6 +429,7 @@ export class CommitLog<T> {
   async truncateAt(offset: number): Promise<{ removed: number; file: string }> {
     const segment = this.segmentFor(offset);
     if (segment === undefined) throw new StorageError(`cannot truncate the commit log at ${offset}: no segment`);
+    this.forgetRecent();
     // Later segments go first (newest first): a crash half-way must never leave a gap in the log
     // followed by data that a later scan would accept.
     let removed = 0;

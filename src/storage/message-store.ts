@@ -35,6 +35,7 @@ const DEFAULTS = {
   maxMessageSize: 4 * 1024 * 1024,
   cqEntriesPerFile: 300_000,
   checkpointIntervalMs: 1000,
+  recentCacheBytes: 0,
   beforeCheckpoint: (): Promise<void> => Promise.resolve(),
 };
 
@@ -53,6 +54,7 @@ function resolveOptions(options: MessageStoreOptions): ResolvedOptions {
   const positive = ['flushIntervalMs', 'maxMessageSize', 'cqEntriesPerFile', 'checkpointIntervalMs'] as const;
   for (const key of positive) if (!Number.isSafeInteger(resolved[key]) || resolved[key] < 1) bad(`${key} must be a positive integer`);
   if (!Number.isSafeInteger(resolved.segmentSize) || resolved.segmentSize < 4096) bad('segmentSize must be an integer >= 4096');
+  if (!Number.isSafeInteger(resolved.recentCacheBytes) || resolved.recentCacheBytes < 0) bad('recentCacheBytes must be a non-negative integer');
   return resolved;
 }
 
@@ -91,7 +93,13 @@ export class MessageStore {
     await mkdir(resolved.dataDir, { recursive: true });
     let store: MessageStore | undefined;
     const log = await CommitLog.open<DispatchItem[]>(
-      { dir: commitLogDir(resolved.dataDir), segmentSize: resolved.segmentSize, flush: resolved.flush, flushIntervalMs: resolved.flushIntervalMs },
+      {
+        dir: commitLogDir(resolved.dataDir),
+        segmentSize: resolved.segmentSize,
+        flush: resolved.flush,
+        flushIntervalMs: resolved.flushIntervalMs,
+        recentCacheBytes: resolved.recentCacheBytes,
+      },
       (payloads) => store?.dispatcher.dispatchRound(payloads),
     );
     store = new MessageStore(resolved, log);

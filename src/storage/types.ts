@@ -110,6 +110,11 @@ export interface MessageStoreOptions {
   segmentSize?: number;
   /** Body limit. Default 4 MiB. */
   maxMessageSize?: number;
+  /**
+   * Bytes of the most recently written records kept in memory to serve reads without file I/O
+   * (consumers that keep up). Default 0 (off); the broker turns it on.
+   */
+  recentCacheBytes?: number;
   /** Entries per consume-queue file. Default 300_000. */
   cqEntriesPerFile?: number;
   /** How often consume queues are fsynced and the checkpoint written. Default 1000. */

@@ -56,7 +56,7 @@ interface Defaults {
 
 const DEFAULTS: Record<Scenario, Defaults> = {
   produce: { messages: 100_000, concurrency: 256, batch: 1 },
-  consume: { messages: 100_000, concurrency: 2, batch: 512 },
+  consume: { messages: 100_000, concurrency: 4, batch: 256 },
   e2e: { messages: 100_000, concurrency: 256, batch: 1 },
   tx: { messages: 20_000, concurrency: 256, batch: 1 },
   check: { messages: 10_000, concurrency: 256, batch: 1 },
