@@ -49,7 +49,9 @@ export class TransactionService {
    */
   async prepare(id: string, group: string, records: RecordInput[], checkImmunityMs: number): Promise<{ results: { physicalOffset: number }[] }> {
     return this.locked(id, async () => {
-      const existing = await this.table.get(id);
+      // Memory only: ids are unique per transaction, and one resolved so long ago that memory
+      // forgot it cannot get a retried half (the client retries within seconds).
+      const existing = this.table.peek(id);
       if (existing && existing.state !== 'PREPARED') {
         throw new TransactionConflictError(`transaction ${id} is already ${existing.state}; no message can join it`, {
           context: { transactionId: id, state: existing.state },

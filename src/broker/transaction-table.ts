@@ -48,6 +48,8 @@ export class TransactionTable {
   private readonly recent = new Map<string, Transaction>();
   private readonly due = new MinHeap<string>();
   private readonly dirty = new Set<string>();
+  /** ids whose `tx-open` entry is in level: only those need a delete when they resolve */
+  private readonly persistedOpen = new Set<string>();
   private unsynced = false;
   private flushing: Promise<void> = Promise.resolve();
   private flushTimer: NodeJS.Timeout | undefined;
@@ -75,8 +77,12 @@ export class TransactionTable {
     return this.open.get(id) ?? this.recent.get(id) ?? (await this.txs.get(id));
   }
 
-  peekOpen(id: string): Transaction | undefined {
-    return this.open.get(id);
+  /**
+   * The transaction if memory knows it: open, or resolved recently (the last 50,000). The hot
+   * path (a new transaction's first half) must not pay a level read to learn it is new.
+   */
+  peek(id: string): Transaction | undefined {
+    return this.open.get(id) ?? this.recent.get(id);
   }
 
   /** Records a change (new, more halves, rescheduled, resolved) and schedules its write. */
@@ -138,13 +144,23 @@ export class TransactionTable {
         const tx = this.open.get(id) ?? this.recent.get(id);
         if (!tx) continue;
         ops.push({ type: 'put' as const, key: id, value: tx, sublevel: this.txs });
-        if (isOpen(tx.state)) ops.push({ type: 'put' as const, key: id, value: 1, sublevel: this.openIndex });
-        else ops.push({ type: 'del' as const, key: id, sublevel: this.openIndex });
+        // Most transactions are prepared and resolved between two flushes: level never saw them
+        // open, so one put is all they cost.
+        if (isOpen(tx.state)) {
+          if (!this.persistedOpen.has(id)) ops.push({ type: 'put' as const, key: id, value: 1, sublevel: this.openIndex });
+        } else if (this.persistedOpen.has(id)) {
+          ops.push({ type: 'del' as const, key: id, sublevel: this.openIndex });
+        }
       }
       if (ops.length === 0) ops.push({ type: 'put' as const, key: '\uffffsync', value: 1, sublevel: this.openIndex });
       try {
         await this.txs.db.batch(ops as never, { sync });
         this.unsynced = !sync;
+        for (const op of ops) {
+          if (op.sublevel !== this.openIndex) continue;
+          if (op.type === 'put') this.persistedOpen.add(op.key);
+          else this.persistedOpen.delete(op.key);
+        }
       } catch (err) {
         for (const id of ids) this.dirty.add(id);
         throw err;
@@ -184,6 +200,7 @@ export class TransactionTable {
   }
 
   private track(tx: Transaction): void {
+    this.persistedOpen.add(tx.id);
     this.open.set(tx.id, tx);
     if (tx.state === 'PREPARED') this.due.push(tx.nextCheckAt, tx.id);
   }
