@@ -1,4 +1,5 @@
 import { randomBytes } from 'node:crypto';
+import { Producer } from '../../client/producer.js';
 import { PushConsumer } from '../../client/push-consumer.js';
 import { TransactionProducer } from '../../client/transaction-producer.js';
 import { InternalError } from '../../common/errors.js';
@@ -35,12 +36,39 @@ export async function txScenario(ctx: ScenarioContext): Promise<BenchResult> {
       hist.recordMs(performance.now() - t0);
     }, (done) => progress.update('tx', done, o.messages));
     progress.done();
-    return result('tx', completed, (lastAt - start) / 1000, o.size * o.batch, hist, {
+    const seconds = (lastAt - start) / 1000;
+    const plain = await plainSends(ctx, topic, body, completed);
+    const txPerSec = completed / Math.max(seconds, 1e-9);
+    return result('tx', completed, seconds, o.size * o.batch, hist, {
       size: o.size,
       messagesPerTransaction: o.batch,
       concurrency: o.concurrency,
       latency: 'sendInTransaction: half send + local tx (no-op) + COMMIT acknowledged',
+      // The same broker, size, concurrency and count, right after: what a transaction costs.
+      plainSends: plain,
+      txToPlainRatio: Math.round((txPerSec / Math.max(plain.msgsPerSec, 1)) * 100) / 100,
     });
+  } finally {
+    await producer.shutdown();
+  }
+}
+
+/** Plain acknowledged sends of the same shape, measured in the same run for comparison. */
+async function plainSends(ctx: ScenarioContext, topic: string, body: Buffer, count: number): Promise<{ msgsPerSec: number; latencyMs: { p50: number; p99: number } }> {
+  const { options: o, endpoints, progress } = ctx;
+  const producer = new Producer({ endpoints, connectTimeoutMs: CONNECT_TIMEOUT_MS });
+  try {
+    await producer.start();
+    const hist = new Histogram();
+    const start = performance.now();
+    const { completed, lastAt } = await closedLoop(count, o.concurrency, 1, start + o.durationS * 1000, async () => {
+      const t0 = performance.now();
+      await producer.send({ topic, body });
+      hist.recordMs(performance.now() - t0);
+    }, (done) => progress.update('plain sends', done, count));
+    progress.done();
+    const r = result('produce', completed, (lastAt - start) / 1000, o.size, hist);
+    return { msgsPerSec: r.msgsPerSec, latencyMs: { p50: r.latencyMs.p50, p99: r.latencyMs.p99 } };
   } finally {
     await producer.shutdown();
   }
