@@ -7,18 +7,13 @@
 import { execFile } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import path from 'node:path';
+import type { BenchResult } from '../src/cli/bench/scenarios.js';
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
 const DEFAULT_BIN = path.join(ROOT, 'bin', 'halfmq');
 
-interface Result {
-  scenario: string;
-  messages: number;
-  seconds: number;
-  msgsPerSec: number;
-  mbPerSec: number;
-  latencyMs: { p50: number; p90: number; p99: number; max: number };
-}
+/** What `halfmq bench --json` prints (its contract type). */
+type Result = BenchResult;
 
 const args = process.argv.slice(2);
 const runs = args.includes('--runs') ? Number(args[args.indexOf('--runs') + 1]) || 3 : 3;

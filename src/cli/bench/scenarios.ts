@@ -56,6 +56,19 @@ function round(n: number, digits: number): number {
   return Math.round(n * f) / f;
 }
 
+/** A push consumer as the e2e and check scenarios measure with: a new group, many handlers in flight. */
+export function benchConsumer(endpoints: string, topic: string, handler: (msg: ReceivedMessage) => void): PushConsumer {
+  return new PushConsumer({
+    endpoints,
+    group: benchName('group'),
+    subscriptions: { [topic]: '*' },
+    concurrency: 1024,
+    pollWaitMs: 1_000,
+    connectTimeoutMs: CONNECT_TIMEOUT_MS,
+    handler: async (msg) => handler(msg),
+  });
+}
+
 export async function createTopic(endpoints: string, name: string, queues: number): Promise<void> {
   const admin = new Admin({ endpoints, connectTimeoutMs: CONNECT_TIMEOUT_MS });
   try {
@@ -222,26 +235,18 @@ export async function e2e(ctx: ScenarioContext): Promise<BenchResult> {
   let warmReceived = 0;
   let warmedUp!: () => void;
   const warm = new Promise<void>((resolve) => (warmedUp = resolve));
-  const consumer = new PushConsumer({
-    endpoints,
-    group: benchName('group'),
-    subscriptions: { [topic]: '*' },
-    concurrency: 1024,
-    pollWaitMs: 1_000,
-    connectTimeoutMs: CONNECT_TIMEOUT_MS,
-    handler: (msg) => {
-      const now = performance.now();
-      const sentAt = msg.body.readDoubleLE(0);
-      if (Number.isNaN(sentAt)) {
-        if (++warmReceived >= warmup) warmedUp();
-        return;
-      }
-      hist.recordMs(now - sentAt);
-      received++;
-      lastAt = now;
-      progress.update('e2e', received, total);
-      if (received >= expected) allReceived();
-    },
+  const consumer = benchConsumer(endpoints, topic, (msg) => {
+    const now = performance.now();
+    const sentAt = msg.body.readDoubleLE(0);
+    if (Number.isNaN(sentAt)) {
+      if (++warmReceived >= warmup) warmedUp();
+      return;
+    }
+    hist.recordMs(now - sentAt);
+    received++;
+    lastAt = now;
+    progress.update('e2e', received, total);
+    if (received >= expected) allReceived();
   });
   await consumer.start();
   const producer = new Producer({ endpoints, connectTimeoutMs: CONNECT_TIMEOUT_MS });

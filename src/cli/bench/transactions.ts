@@ -1,10 +1,9 @@
 import { randomBytes } from 'node:crypto';
 import { Producer } from '../../client/producer.js';
-import { PushConsumer } from '../../client/push-consumer.js';
 import { TransactionProducer } from '../../client/transaction-producer.js';
 import { InternalError } from '../../common/errors.js';
 import { Histogram } from './histogram.js';
-import { benchName, closedLoop, createTopic, result } from './scenarios.js';
+import { benchConsumer, benchName, closedLoop, createTopic, result } from './scenarios.js';
 import type { BenchResult, ScenarioContext } from './scenarios.js';
 
 /** The check scenario's embedded broker: first check 1 s after the half, re-checks every second. */
@@ -102,21 +101,13 @@ export async function checkScenario(ctx: ScenarioContext): Promise<BenchResult> 
   let start = 0;
   let done!: () => void;
   const all = new Promise<void>((resolve) => (done = resolve));
-  const consumer = new PushConsumer({
-    endpoints,
-    group: benchName('group'),
-    subscriptions: { [topic]: '*' },
-    concurrency: 1024,
-    pollWaitMs: 1_000,
-    connectTimeoutMs: CONNECT_TIMEOUT_MS,
-    handler: () => {
-      const now = performance.now();
-      hist.recordMs(now - start);
-      delivered++;
-      lastAt = now;
-      progress.update('check', delivered, total);
-      if (delivered >= total) done();
-    },
+  const consumer = benchConsumer(endpoints, topic, () => {
+    const now = performance.now();
+    hist.recordMs(now - start);
+    delivered++;
+    lastAt = now;
+    progress.update('check', delivered, total);
+    if (delivered >= total) done();
   });
   await consumer.start();
   let checks = 0;
