@@ -333,8 +333,10 @@ export class ConsumerGroup {
     return out;
   }
 
+  /** Appends up to `max` deliveries of queue `p` to `out` (which may hold other queues' already). */
   private async readInto(p: QueueProgress, m: Member, max: number, deadline: number, out: Delivery[]): Promise<void> {
     const { store } = this.deps;
+    const before = out.length;
     for (const offset of p.takeRedeliveries(max)) {
       if (p.done.has(offset) || offset < p.committed) continue;
       const { records } = await store.readQueue(p.topic, p.queueId, offset, 1);
@@ -342,7 +344,7 @@ export class ConsumerGroup {
       if (!record) continue;
       out.push({ record, reconsumeTimes: p.lease(offset, m.id, deadline, record.reconsumeTimes) });
     }
-    const room = max - out.length;
+    const room = max - (out.length - before);
     const visible = store.maxOffset(p.topic, p.queueId);
     if (room <= 0 || p.next >= visible) return;
     const filter = m.subscriptions.get(p.topic) ?? parseTagExpression('*');
