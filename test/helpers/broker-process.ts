@@ -26,8 +26,8 @@ export interface BrokerProcess {
   stderr(): string;
   /** kill -9 and wait for the process to be gone */
   kill9(): Promise<void>;
-  /** SIGTERM; resolves with the exit code */
-  stop(): Promise<number | null>;
+  /** SIGTERM (or `signal`); resolves with the exit code */
+  stop(signal?: NodeJS.Signals): Promise<number | null>;
 }
 
 /**
@@ -68,8 +68,8 @@ export async function startBrokerProcess(options: { dataDir?: string; port?: num
       if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
       await exited;
     },
-    stop: async () => {
-      if (child.exitCode === null && child.signalCode === null) child.kill('SIGTERM');
+    stop: async (signal: NodeJS.Signals = 'SIGTERM') => {
+      if (child.exitCode === null && child.signalCode === null) child.kill(signal);
       return exited;
     },
   };

@@ -115,6 +115,15 @@ describe('durability', () => {
     expect(got.map((m) => m.body.toString()).sort()).toEqual(bodies.slice(0, 39).sort());
   });
 
+  it('stops cleanly on Ctrl-C (SIGINT), exit 0', async () => {
+    const dataDir = await tempDir();
+    cleanup.push(() => removeDir(dataDir));
+    const broker = await started(dataDir);
+    expect(await broker.stop('SIGINT')).toBe(0);
+    expect(broker.stderr()).toMatch(/received SIGINT, closing the broker/);
+    expect(broker.stderr()).toMatch(/broker closed/);
+  });
+
   it('stops cleanly on SIGTERM (exit 0) and restarts without recovery work', async () => {
     const dataDir = await tempDir();
     cleanup.push(() => removeDir(dataDir));
