@@ -54,7 +54,11 @@ export async function crashCopy(dataDir: string, copy: string): Promise<string> 
   const order = ['checkpoint', 'consumequeue', 'commitlog'];
   const names = await readdir(dataDir);
   for (const name of [...order.filter((n) => names.includes(n)), ...names.filter((n) => !order.includes(n))]) {
-    await cp(join(dataDir, name), join(copy, name), { recursive: true });
+    // A file can vanish between the listing and the copy (checkpoint.tmp is renamed into place by
+    // a concurrent checkpoint); a crash at that instant would not have it either.
+    await cp(join(dataDir, name), join(copy, name), { recursive: true }).catch((err: NodeJS.ErrnoException) => {
+      if (err.code !== 'ENOENT') throw err;
+    });
   }
   return copy;
 }
