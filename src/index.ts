@@ -2,25 +2,9 @@
  * halfmq's public API. Everything a user imports comes from here; internals (Connection, codecs,
  * storage) are deliberately not re-exported.
  */
-export {
-  Admin,
-  Producer,
-  PushConsumer,
-  SimpleConsumer,
-  Transaction,
-  TransactionProducer,
-} from './client/index.js';
-export type {
-  CheckMessage,
-  LocalTransactionExecutor,
-  TransactionChecker,
-  TransactionHandleState,
-  TransactionMessage,
-  TransactionOptions,
-  TransactionProducerOptions,
-  TransactionProducerState,
-  TransactionResult,
-} from './client/index.js';
+// client/index.ts is the SDK's curated public surface (no internals): re-exported as a whole, so a
+// new client export is added in one place.
+export * from './client/index.js';
 export type {
   LocalTransactionState,
   ResolutionSource,
@@ -28,35 +12,6 @@ export type {
   TransactionResolution,
   TransactionState,
 } from './protocol/transaction-commands.js';
-export type {
-  AckTarget,
-  AdminOptions,
-  AdminState,
-  DeadLetterMessage,
-  StoredMessage,
-  ClientOptions,
-  ConsumerOptions,
-  MessageHandler,
-  ProducerOptions,
-  ProducerState,
-  PushConsumerEvents,
-  PushConsumerOptions,
-  PushConsumerState,
-  SimpleConsumerOptions,
-  SimpleConsumerState,
-} from './client/index.js';
-
-export { idempotent, MemoryIdempotencyStore, LevelIdempotencyStore } from './client/index.js';
-export type {
-  ClaimResult,
-  IdempotencyStore,
-  IdempotentMessage,
-  IdempotentOptions,
-  IdempotentOutcome,
-  LevelIdempotencyStoreOptions,
-  LevelLikeDatabase,
-  MemoryIdempotencyStoreOptions,
-} from './client/index.js';
 
 export type { Message, ReceivedMessage, SendResult } from './common/message.js';
 export type {

@@ -1,9 +1,9 @@
 import { Command } from '../protocol/commands.js';
-import type { WireDeliveredMessage } from '../protocol/commands.js';
 import { packBodies } from '../protocol/message-codec.js';
 import type { CheckTransactionRequest, CheckTransactionResponse } from '../protocol/transaction-commands.js';
 import type { MessageStore } from '../storage/index.js';
 import type { Session } from './context.js';
+import { toWireDelivered } from './delivery-view.js';
 import type { Logger } from './logger.js';
 import type { Transaction, TransactionTable } from './transaction-table.js';
 import type { TransactionService } from './transaction-service.js';
@@ -104,13 +104,8 @@ export class TransactionChecker {
     try {
       const halves = tx.halves.slice(0, MAX_MESSAGES_PER_CHECK);
       const records = await Promise.all(halves.map((h) => this.store.readAt(h.physicalOffset)));
-      const messages: WireDeliveredMessage[] = records.map((r) => {
-        const m: WireDeliveredMessage = { id: r.msgId, t: r.topic, q: r.queueId, o: -1, b: r.bornTimestamp, st: r.storeTimestamp, r: 0, n: r.body.length };
-        if (r.tag !== undefined) m.g = r.tag;
-        if (r.keys.length > 0) m.k = r.keys;
-        m.p = r.properties;
-        return m;
-      });
+      // Halves are read by position: queueOffset -1, they have no place in a queue yet.
+      const messages = records.map((r) => toWireDelivered(r, 0));
       const request: CheckTransactionRequest = { transactionId: tx.id, group: tx.group, checkTimes, messages };
       const timeoutMs = Math.max(100, Math.min(this.service.timings.checkIntervalMs, 10_000));
       const frame = await producer.peer.request(Command.CHECK_TRANSACTION_STATE, request, packBodies(records.map((r) => r.body)), { timeoutMs });

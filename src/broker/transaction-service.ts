@@ -68,15 +68,7 @@ export class TransactionService {
       for (const r of records) r.properties = { ...r.properties, [TX_ID_PROPERTY]: id, [TX_GROUP_PROPERTY]: group };
       const results = await this.store.append(records);
       const storedAt = results[0]!.storeTimestamp;
-      const tx: Transaction = existing ?? {
-        id,
-        group,
-        state: 'PREPARED',
-        createdAt: storedAt,
-        checkTimes: 0,
-        nextCheckAt: storedAt + Math.max(this.timings.timeoutMs, checkImmunityMs),
-        halves: [],
-      };
+      const tx = existing ?? this.newTransaction(id, group, storedAt, checkImmunityMs);
       records.forEach((r, i) => tx.halves.push(halfOf(r, results[i]!.physicalOffset, results[i]!.size)));
       this.table.save(tx);
       return { results };
@@ -118,15 +110,7 @@ export class TransactionService {
       if (id === undefined || group === undefined) return;
       const existing = await this.table.get(id);
       if (existing && existing.state !== 'PREPARED') return;
-      const tx: Transaction = existing ?? {
-        id,
-        group,
-        state: 'PREPARED',
-        createdAt: r.storeTimestamp,
-        checkTimes: 0,
-        nextCheckAt: r.storeTimestamp + this.timings.timeoutMs,
-        halves: [],
-      };
+      const tx = existing ?? this.newTransaction(id, group, r.storeTimestamp, 0);
       if (!tx.halves.some((h) => h.physicalOffset === r.physicalOffset)) tx.halves.push(halfOf(r, r.physicalOffset, r.size));
       this.table.save(tx);
       return;
@@ -144,6 +128,11 @@ export class TransactionService {
       tx.resolvedBy = (r.properties.source as ResolutionSource | undefined) ?? 'producer';
     }
     this.table.save(tx);
+  }
+
+  /** A transaction at its first half, stored at `storedAt` on the broker's clock. */
+  private newTransaction(id: string, group: string, storedAt: number, checkImmunityMs: number): Transaction {
+    return { id, group, state: 'PREPARED', createdAt: storedAt, checkTimes: 0, nextCheckAt: storedAt + Math.max(this.timings.timeoutMs, checkImmunityMs), halves: [] };
   }
 
   private async apply(id: string, event: TransactionEvent, source: ResolutionSource): Promise<{ state: TransactionState; changed: boolean }> {

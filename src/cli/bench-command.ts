@@ -1,7 +1,7 @@
 import { Command } from 'commander';
 import { InvalidArgumentError } from '../common/errors.js';
-import { startEmbeddedBroker, removeDataDir } from './bench/embedded.js';
-import type { EmbeddedBroker } from './bench/embedded.js';
+import { startBrokerProcess, removeDataDir } from './broker-process.js';
+import type { BrokerProcess } from './broker-process.js';
 import { SCENARIOS, resolveBenchOptions } from './bench/options.js';
 import type { BenchFlags, BenchOptions } from './bench/options.js';
 import { silentProgress, terminalProgress } from './bench/progress.js';
@@ -56,11 +56,11 @@ export function benchCommand(io: CliIo): Command {
 
 /** Runs one scenario, starting and removing an embedded broker when asked to. */
 export async function runBench(options: BenchOptions, progress: ScenarioContext['progress'], note: (line: string) => void): Promise<BenchResult> {
-  let broker: EmbeddedBroker | undefined;
+  let broker: BrokerProcess | undefined;
   let endpoints: string;
   const extraArgs = options.scenario === 'check' ? CHECK_BROKER_ARGS : [];
   if (options.target.kind === 'embedded') {
-    broker = await startEmbeddedBroker({ flush: options.target.flush, args: extraArgs });
+    broker = await startBrokerProcess({ flush: options.target.flush, args: extraArgs });
     endpoints = broker.endpoints;
   } else {
     endpoints = options.target.address;

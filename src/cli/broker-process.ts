@@ -4,62 +4,73 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { InternalError } from '../../common/errors.js';
+import { InternalError } from '../common/errors.js';
 
 /**
- * `--embedded`: a broker in its own process (as users run it), on 127.0.0.1 with an ephemeral port
- * and a fresh temporary data directory that is removed afterwards. Only this process's own child is
- * ever signalled, by its pid.
+ * Runs `halfmq broker` as its own process, as users run it: on 127.0.0.1, an ephemeral port unless
+ * told otherwise, and resolves once it prints its "listening" line. Used by `halfmq bench
+ * --embedded` and by the integration tests. Only this process's own child is ever signalled, by pid.
  */
-const MAIN = fileURLToPath(new URL('../main.js', import.meta.url));
-const START_TIMEOUT_MS = 120_000;
-const STDERR_KEEP = 64 * 1024;
+// Two levels up from src/cli/ and from dist/cli/ alike: the package root.
+const BIN = fileURLToPath(new URL('../../bin/halfmq', import.meta.url));
+const LOG_KEEP = 1024 * 1024;
 
-export interface EmbeddedBroker {
+export interface BrokerProcess {
   readonly endpoints: string;
+  readonly port: number;
   readonly dataDir: string;
   readonly pid: number;
-  /** the broker's log (stderr), last 64 KiB */
+  /** spawn to "listening", ms */
+  readonly startMs: number;
+  /** the broker's log (stderr), the last MiB of it */
   log(): string;
   /** SIGKILL, then wait for the exit */
   kill9(): Promise<void>;
-  /** SIGTERM (clean close), then wait for the exit */
-  stop(): Promise<void>;
+  /** SIGTERM (or `signal`) for a clean close, SIGKILL after 30 s; resolves with the exit code */
+  stop(signal?: NodeJS.Signals): Promise<number | null>;
 }
 
-export interface EmbeddedOptions {
-  flush: 'sync' | 'async';
+export interface BrokerProcessOptions {
+  /** default: a fresh temporary directory (not removed by stop: see removeDataDir) */
   dataDir?: string;
+  /** default 0, any free port; a restart after a crash can ask for the old one */
+  port?: number;
+  /** default: the broker's own (sync) */
+  flush?: 'sync' | 'async';
   /** more `halfmq broker` flags */
   args?: string[];
+  /** default 120 s (a restart may recover a large log) */
+  startTimeoutMs?: number;
 }
 
 export async function makeTempDataDir(): Promise<string> {
-  return mkdtemp(path.join(os.tmpdir(), 'halfmq-bench-'));
+  return mkdtemp(path.join(os.tmpdir(), 'halfmq-'));
 }
 
 export async function removeDataDir(dir: string): Promise<void> {
   await rm(dir, { recursive: true, force: true });
 }
 
-/** Starts the broker and resolves once it prints its "listening" line; `startMs` is spawn to listening. */
-export async function startEmbeddedBroker(options: EmbeddedOptions): Promise<EmbeddedBroker & { startMs: number }> {
+export async function startBrokerProcess(options: BrokerProcessOptions = {}): Promise<BrokerProcess> {
   const dataDir = options.dataDir ?? (await makeTempDataDir());
-  const args = [MAIN, 'broker', '--host', '127.0.0.1', '--port', '0', '--data', dataDir, '--flush', options.flush, ...(options.args ?? [])];
+  const startTimeoutMs = options.startTimeoutMs ?? 120_000;
+  const args = [BIN, 'broker', '--host', '127.0.0.1', '--port', String(options.port ?? 0), '--data', dataDir];
+  if (options.flush !== undefined) args.push('--flush', options.flush);
+  args.push(...(options.args ?? []));
   const started = performance.now();
   const child: ChildProcess = spawn(process.execPath, args, { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, HALFMQ_SERVER: '' } });
   let stderr = '';
   child.stderr!.on('data', (c: Buffer) => {
     stderr += c.toString();
-    if (stderr.length > 2 * STDERR_KEEP) stderr = stderr.slice(-STDERR_KEEP);
+    if (stderr.length > 2 * LOG_KEEP) stderr = stderr.slice(-LOG_KEEP);
   });
-  const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
+  const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
   const port = await new Promise<number>((resolve, reject) => {
     let out = '';
     const timer = setTimeout(() => {
       child.kill('SIGKILL');
-      reject(new InternalError(`embedded broker did not start within ${START_TIMEOUT_MS / 1000} s; its log:\n${stderr.slice(-4000)}`));
-    }, START_TIMEOUT_MS);
+      reject(new InternalError(`broker did not start within ${startTimeoutMs / 1000} s; its log:\n${stderr.slice(-4000)}`));
+    }, startTimeoutMs);
     child.stdout!.on('data', (c: Buffer) => {
       out += c.toString();
       const m = /halfmq broker listening on \S+:(\d+)/.exec(out);
@@ -68,15 +79,16 @@ export async function startEmbeddedBroker(options: EmbeddedOptions): Promise<Emb
         resolve(Number(m[1]));
       }
     });
-    void exited.then(() => {
+    void exited.then((code) => {
       clearTimeout(timer);
-      reject(new InternalError(`embedded broker exited before listening; its log:\n${stderr.slice(-4000)}`));
+      reject(new InternalError(`broker exited with ${code} before listening; its log:\n${stderr.slice(-4000)}`));
     });
   });
   const startMs = performance.now() - started;
   const alive = (): boolean => child.exitCode === null && child.signalCode === null;
   return {
     endpoints: `127.0.0.1:${port}`,
+    port,
     dataDir,
     pid: child.pid!,
     startMs,
@@ -85,13 +97,14 @@ export async function startEmbeddedBroker(options: EmbeddedOptions): Promise<Emb
       if (alive()) child.kill('SIGKILL');
       await exited;
     },
-    stop: async () => {
-      if (alive()) child.kill('SIGTERM');
+    stop: async (signal: NodeJS.Signals = 'SIGTERM') => {
+      if (alive()) child.kill(signal);
       const timer = setTimeout(() => {
         if (alive()) child.kill('SIGKILL');
       }, 30_000);
-      await exited;
+      const code = await exited;
       clearTimeout(timer);
+      return code;
     },
   };
 }

@@ -1,9 +1,9 @@
 import { spawn } from 'node:child_process';
-import type { ChildProcess } from 'node:child_process';
 import { mkdtemp, rm } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { startBrokerProcess as launch } from '../../src/cli/broker-process.js';
 
 export const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
 export const BIN = path.join(ROOT, 'bin', 'halfmq');
@@ -17,7 +17,6 @@ export function uniqueName(prefix: string): string {
 }
 
 export interface BrokerProcess {
-  readonly child: ChildProcess;
   readonly pid: number;
   readonly port: number;
   readonly endpoints: string;
@@ -32,47 +31,11 @@ export interface BrokerProcess {
 
 /**
  * Starts `halfmq broker` as its own process on 127.0.0.1 with an ephemeral port (or `port`),
- * and resolves once it prints its "listening" line.
+ * and resolves once it prints its "listening" line. The launcher is the one `halfmq bench` uses.
  */
 export async function startBrokerProcess(options: { dataDir?: string; port?: number; args?: string[] } = {}): Promise<BrokerProcess> {
-  const dataDir = options.dataDir ?? (await tempDir());
-  const args = [BIN, 'broker', '--host', '127.0.0.1', '--port', String(options.port ?? 0), '--data', dataDir, ...(options.args ?? [])];
-  const child = spawn(process.execPath, args, { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, HALFMQ_SERVER: '' } });
-  let out = '';
-  let err = '';
-  child.stderr!.on('data', (c: Buffer) => (err += c.toString()));
-  const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
-  const port = await new Promise<number>((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error(`broker did not start in 20 s; stderr:\n${err}`)), 20_000);
-    child.stdout!.on('data', (c: Buffer) => {
-      out += c.toString();
-      const m = /halfmq broker listening on \S+:(\d+)/.exec(out);
-      if (m) {
-        clearTimeout(timer);
-        resolve(Number(m[1]));
-      }
-    });
-    void exited.then((code) => {
-      clearTimeout(timer);
-      reject(new Error(`broker exited with ${code} before listening; stderr:\n${err}`));
-    });
-  });
-  return {
-    child,
-    pid: child.pid!,
-    port,
-    endpoints: `127.0.0.1:${port}`,
-    dataDir,
-    stderr: () => err,
-    kill9: async () => {
-      if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
-      await exited;
-    },
-    stop: async (signal: NodeJS.Signals = 'SIGTERM') => {
-      if (child.exitCode === null && child.signalCode === null) child.kill(signal);
-      return exited;
-    },
-  };
+  const b = await launch({ dataDir: options.dataDir ?? (await tempDir()), port: options.port, args: options.args, startTimeoutMs: 20_000 });
+  return { pid: b.pid, port: b.port, endpoints: b.endpoints, dataDir: b.dataDir, stderr: () => b.log(), kill9: () => b.kill9(), stop: (signal) => b.stop(signal) };
 }
 
 export async function removeDir(dir: string): Promise<void> {

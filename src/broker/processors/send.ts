@@ -40,7 +40,8 @@ export async function recordsFromWire(ctx: BrokerContext, wireMessages: unknown,
   if (!Array.isArray(messages) || messages.length === 0 || messages.length > MAX_BATCH) {
     throw new InvalidArgumentError(`messages must be an array of 1 to ${MAX_BATCH} entries`);
   }
-  const bodies = splitBodies(body, messages.map((m) => asObject(m, 'message') as unknown as { n: number }));
+  for (const m of messages) asObject(m, 'message');
+  const bodies = splitBodies(body, messages);
   const records: RecordInput[] = new Array(messages.length);
   for (let i = 0; i < messages.length; i++) {
     const m = messages[i] as unknown as Record<string, unknown>;

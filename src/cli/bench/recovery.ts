@@ -2,8 +2,8 @@ import { randomBytes } from 'node:crypto';
 import { Producer } from '../../client/producer.js';
 import { SimpleConsumer } from '../../client/simple-consumer.js';
 import { InternalError } from '../../common/errors.js';
-import { startEmbeddedBroker } from './embedded.js';
-import type { EmbeddedBroker } from './embedded.js';
+import { startBrokerProcess } from '../broker-process.js';
+import type { BrokerProcess } from '../broker-process.js';
 import { Histogram } from './histogram.js';
 import { benchName, closedLoop, createTopic, result } from './scenarios.js';
 import type { BenchResult, ScenarioContext } from './scenarios.js';
@@ -15,7 +15,7 @@ const RECORD_OVERHEAD = 120;
  * recovery: write `logBytes` of commit log, `kill -9` the broker, restart it on the same data
  * directory and time spawn → listening (recovery included), then check a message is readable.
  */
-export async function recovery(ctx: ScenarioContext, broker: EmbeddedBroker, restart: (b: EmbeddedBroker) => Promise<EmbeddedBroker & { startMs: number }>): Promise<{ result: BenchResult; broker: EmbeddedBroker }> {
+export async function recovery(ctx: ScenarioContext, broker: BrokerProcess, restart: (b: BrokerProcess) => Promise<BrokerProcess>): Promise<{ result: BenchResult; broker: BrokerProcess }> {
   const { options: o, endpoints, progress } = ctx;
   const topic = benchName('recovery');
   await createTopic(endpoints, topic, o.queues);
@@ -58,6 +58,6 @@ export async function recovery(ctx: ScenarioContext, broker: EmbeddedBroker, res
   return { result: r, broker: restarted };
 }
 
-export function restartOnSameDir(flush: 'sync' | 'async', args: string[]): (b: EmbeddedBroker) => Promise<EmbeddedBroker & { startMs: number }> {
-  return (b) => startEmbeddedBroker({ flush, dataDir: b.dataDir, args });
+export function restartOnSameDir(flush: 'sync' | 'async', args: string[]): (b: BrokerProcess) => Promise<BrokerProcess> {
+  return (b) => startBrokerProcess({ flush, dataDir: b.dataDir, args });
 }
