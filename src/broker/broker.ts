@@ -69,6 +69,7 @@ export class Broker {
       maxMessageSize: options.maxMessageSize,
       // Fresh records served from memory: consumers that keep up never wait on a file read.
       recentCacheBytes: 64 * 1024 * 1024,
+      preallocateBytes: options.preallocateBytes,
       log,
     });
     const r = store.recovery;

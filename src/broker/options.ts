@@ -16,6 +16,8 @@ export interface BrokerOptions {
   /** frame limit in bytes (default: 16 MiB, or more when maxMessageSize needs it) */
   maxFrameSize?: number;
   segmentSize?: number;
+  /** zero-filled commit-log space kept ahead of the data (default 16 MiB; 0 = off) */
+  preallocateBytes?: number;
   flushIntervalMs?: number;
   /** a client silent for this long is disconnected and leaves its groups (default 30 s) */
   heartbeatTimeoutMs?: number;
@@ -50,6 +52,7 @@ export function resolveBrokerOptions(options: BrokerOptions): ResolvedBrokerOpti
     maxMessageSize,
     maxFrameSize: options.maxFrameSize ?? Math.max(16 * 1024 * 1024, maxMessageSize + 1024 * 1024),
     segmentSize: options.segmentSize ?? 1024 * 1024 * 1024,
+    preallocateBytes: options.preallocateBytes ?? 16 * 1024 * 1024,
     flushIntervalMs: options.flushIntervalMs ?? 100,
     heartbeatTimeoutMs: options.heartbeatTimeoutMs ?? 30_000,
     defaultInvisibleMs: options.defaultInvisibleMs ?? 60_000,
@@ -67,6 +70,9 @@ export function resolveBrokerOptions(options: BrokerOptions): ResolvedBrokerOpti
   }
   for (const key of ['txTimeoutMs', 'txCheckIntervalMs'] as const) {
     if (!Number.isInteger(resolved[key]) || resolved[key] < 1) throw new InvalidArgumentError(`${key} must be a positive integer (ms), got ${resolved[key]}`);
+  }
+  if (!Number.isSafeInteger(resolved.preallocateBytes) || resolved.preallocateBytes < 0) {
+    throw new InvalidArgumentError(`preallocateBytes must be a non-negative integer, got ${resolved.preallocateBytes}`);
   }
   if (!Number.isInteger(resolved.txCheckMax) || resolved.txCheckMax < 0) {
     throw new InvalidArgumentError(`txCheckMax must be a non-negative integer, got ${resolved.txCheckMax}`);

@@ -166,11 +166,16 @@ export class TransactionService {
       tx.resolvedBy = source;
     }
     this.table.save(tx);
-    this.log(event === 'PARK' ? 'warn' : 'info', `transaction ${id} ${next.state.toLowerCase().replace("_", " ")} by ${source}`, {
-      group: tx.group,
-      messages: tx.halves.length,
-      ...(event === 'PARK' ? { checks: tx.checkTimes } : {}),
-    });
+    // A producer resolving its own transaction is the normal case and not logged (at tens of
+    // thousands a second it would cost a synchronous stderr write each); check-backs, operators
+    // and parking are the events someone investigates.
+    if (source !== 'producer') {
+      this.log(event === 'PARK' ? 'warn' : 'info', `transaction ${id} ${next.state.toLowerCase().replace('_', ' ')} by ${source}`, {
+        group: tx.group,
+        messages: tx.halves.length,
+        ...(event === 'PARK' ? { checks: tx.checkTimes } : {}),
+      });
+    }
     return next;
   }
 

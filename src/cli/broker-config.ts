@@ -18,6 +18,8 @@ export interface BrokerConfig {
   maxMessageSize?: number;
   /** undefined: the broker's default */
   segmentSize?: number;
+  /** commit-log free space kept ahead of the data; 0 = off; undefined: the broker's default */
+  preallocateBytes?: number;
   /** e.g. `1s,2s,5s`; undefined: the broker's default (RocketMQ's schedule) */
   retryDelays?: string;
   /** transaction check timing; undefined: the broker's defaults (6 s, 30 s, 15) */
@@ -39,7 +41,7 @@ export interface ResolvedBrokerConfig {
 /** Flags as commander hands them over: raw strings, undefined when not given. */
 export type BrokerFlags = Partial<Record<ConfigKey, string>>;
 
-type Kind = 'string' | 'port' | 'flush' | 'boolean' | 'count' | 'bytes';
+type Kind = 'string' | 'port' | 'flush' | 'boolean' | 'count' | 'bytes' | 'bytesOrZero';
 
 /** One row per setting: its flag, its env var, how to parse it, its default. */
 const SETTINGS = {
@@ -51,6 +53,7 @@ const SETTINGS = {
   defaultQueues: { flag: '--default-queues', env: 'HALFMQ_DEFAULT_QUEUES', kind: 'count', fallback: 4 },
   maxMessageSize: { flag: '--max-message-size', env: 'HALFMQ_MAX_MESSAGE_SIZE', kind: 'bytes', fallback: undefined },
   segmentSize: { flag: '--segment-size', env: 'HALFMQ_SEGMENT_SIZE', kind: 'bytes', fallback: undefined },
+  preallocate: { flag: '--preallocate', env: 'HALFMQ_PREALLOCATE', kind: 'bytesOrZero', fallback: undefined },
   retryDelays: { flag: '--retry-delays', env: 'HALFMQ_RETRY_DELAYS', kind: 'string', fallback: undefined },
   txTimeoutMs: { flag: '--tx-timeout-ms', env: 'HALFMQ_TX_TIMEOUT_MS', kind: 'count', fallback: undefined },
   txCheckIntervalMs: { flag: '--tx-check-interval-ms', env: 'HALFMQ_TX_CHECK_INTERVAL_MS', kind: 'count', fallback: undefined },
@@ -115,6 +118,7 @@ export function resolveBrokerConfig(input: ResolveInput): ResolvedBrokerConfig {
   };
   if (values.maxMessageSize !== undefined) config.maxMessageSize = values.maxMessageSize as number;
   if (values.segmentSize !== undefined) config.segmentSize = values.segmentSize as number;
+  if (values.preallocate !== undefined) config.preallocateBytes = values.preallocate as number;
   if (values.retryDelays !== undefined) config.retryDelays = values.retryDelays as string;
   for (const key of ['txTimeoutMs', 'txCheckIntervalMs', 'txCheckMax', 'heartbeatTimeoutMs'] as const) {
     if (values[key] !== undefined) config[key] = values[key] as number;
@@ -170,25 +174,28 @@ function parseValue(kind: Kind, raw: string, label: string): unknown {
     }
     case 'bytes':
       return parseBytes(text, label);
+    case 'bytesOrZero':
+      return parseBytes(text, label, true);
   }
 }
 
 /** File values keep their JSON types; a number in quotes is refused rather than guessed at. */
 function parseFileValue(kind: Kind, value: unknown, label: string): unknown {
   const expected = kind === 'boolean' ? 'boolean' : kind === 'string' || kind === 'flush' ? 'string' : 'number';
-  if (kind === 'bytes' && typeof value === 'string') return parseBytes(value, label); // "64MiB" reads well in a file
+  if ((kind === 'bytes' || kind === 'bytesOrZero') && typeof value === 'string') return parseBytes(value, label, kind === 'bytesOrZero'); // "64MiB" reads well in a file
   if (typeof value !== expected) throw new InvalidArgumentError(`${label} must be a ${expected}, got ${JSON.stringify(value)}`);
   return parseValue(kind, String(value), label);
 }
 
 const UNITS: Record<string, number> = { '': 1, b: 1, k: 1024, kb: 1024, kib: 1024, m: 1024 ** 2, mb: 1024 ** 2, mib: 1024 ** 2, g: 1024 ** 3, gb: 1024 ** 3, gib: 1024 ** 3 };
 
-/** Bytes with an optional binary unit: `4194304`, `4MiB`, `64m`, `1g`. */
-export function parseBytes(raw: string, label: string): number {
+/** Bytes with an optional binary unit: `4194304`, `4MiB`, `64m`, `1g`; 0 only when `zeroAllowed`. */
+export function parseBytes(raw: string, label: string, zeroAllowed = false): number {
   const match = /^(\d+)\s*([a-z]*)$/i.exec(raw.trim());
   const unit = match ? UNITS[match[2]!.toLowerCase()] : undefined;
-  if (!match || unit === undefined || Number(match[1]) <= 0) {
-    throw new InvalidArgumentError(`${label} must be a positive size in bytes (e.g. 4194304 or 4MiB), got "${raw}"`);
+  if (!match || unit === undefined || Number(match[1]) < (zeroAllowed ? 0 : 1)) {
+    const what = zeroAllowed ? 'a size in bytes (0 for none)' : 'a positive size in bytes';
+    throw new InvalidArgumentError(`${label} must be ${what} (e.g. 4194304 or 4MiB), got "${raw}"`);
   }
   return Number(match[1]) * unit;
 }

@@ -3,7 +3,7 @@ import { join } from 'node:path';
 import { CorruptDataError, InvalidArgumentError, StorageError } from '../common/errors.js';
 import { listOffsetFiles, fsyncDir } from './fs-util.js';
 import { decodeRecord, MIN_RECORD_SIZE, readU64, STORE_TIMESTAMP_AT } from './record-codec.js';
-import { Segment } from './segment.js';
+import { Segment, type SegmentFileOptions } from './segment.js';
 import type { StoreStats, StoredRecord } from './types.js';
 
 export interface CommitLogOptions {
@@ -13,6 +13,10 @@ export interface CommitLogOptions {
   flushIntervalMs: number;
   /** see MessageStoreOptions.recentCacheBytes; 0 = off */
   recentCacheBytes?: number;
+  /** see MessageStoreOptions.preallocateBytes; 0 = off */
+  preallocateBytes?: number;
+  /** where a failed preallocation is reported */
+  onWarning?: (message: string, context: Record<string, unknown>) => void;
 }
 
 /** Where a record lives: its physical offset and whole size (what a consume-queue entry holds). */
@@ -51,10 +55,13 @@ const FIRST_READ = 4096;
 /**
  * The commit log: one append-only sequence of segments shared by all topics. Offsets are handed out
  * synchronously by `append` in call order; a single writer loop writes them strictly in offset order.
- * Group commit: requests that arrive while a write+fdatasync runs are written together by the next
- * round (one writev per segment run, one fdatasync per touched segment). When a round is durable
- * per flush mode, `onDurable` is called synchronously with the payloads in log order, then the
- * append promises resolve — so the dispatcher runs before any producer is acknowledged.
+ * Group commit: requests that arrive while a round is on the disk are written together by the
+ * next round (one writev per segment run). In sync mode the files are opened O_DSYNC, so each
+ * writev is durable when it returns: one thread-pool round trip per round, not a write and then an
+ * fdatasync. When a round is durable per flush mode, `onDurable` is called synchronously with the
+ * payloads in log order, then the append promises resolve — so the dispatcher runs before any
+ * producer is acknowledged. Between rounds the tail segment keeps zero-filled space ahead of the
+ * data (see Segment), so that rounds overwrite in place instead of growing the file.
  */
 export class CommitLog<T> {
   readonly stats: StoreStats = { appends: 0, records: 0, bytes: 0, writes: 0, fsyncs: 0 };
@@ -76,8 +83,11 @@ export class CommitLog<T> {
   private recentHead = 0;
   private recentBytes = 0;
 
+  private readonly fileOptions: SegmentFileOptions;
+
   private constructor(options: CommitLogOptions, segments: Segment[], onDurable: (payloads: T[]) => void) {
     this.options = options;
+    this.fileOptions = segmentFileOptions(options);
     this.segments = segments;
     this.onDurable = onDurable;
   }
@@ -85,7 +95,7 @@ export class CommitLog<T> {
   static async open<T>(options: CommitLogOptions, onDurable: (payloads: T[]) => void): Promise<CommitLog<T>> {
     await mkdir(options.dir, { recursive: true });
     const starts = await listOffsetFiles(options.dir);
-    const segments = await Promise.all(starts.map((s) => Segment.openExisting(options.dir, s)));
+    const segments = await Promise.all(starts.map((s) => Segment.openExisting(options.dir, s, segmentFileOptions(options))));
     return new CommitLog(options, segments, onDurable);
   }
 
@@ -168,7 +178,7 @@ export class CommitLog<T> {
   private roll(): Segment {
     const tail = this.segments.at(-1);
     const start = tail === undefined ? 0 : Math.max(tail.start + this.options.segmentSize, tail.start + tail.allocated);
-    const segment = Segment.createLazily(this.options.dir, start);
+    const segment = Segment.createLazily(this.options.dir, start, this.fileOptions);
     this.segments.push(segment);
     return segment;
   }
@@ -183,12 +193,7 @@ export class CommitLog<T> {
       }
       try {
         const touched = await this.writeBatch(batch);
-        if (this.options.flush === 'sync') {
-          for (const segment of touched) {
-            await segment.datasync();
-            this.stats.fsyncs++;
-          }
-        } else {
+        if (this.options.flush === 'async') {
           for (const segment of touched) this.dirty.add(segment);
         }
         this.remember(batch);
@@ -199,6 +204,7 @@ export class CommitLog<T> {
         continue;
       }
       for (const r of batch) r.resolve();
+      this.preallocate();
     }
     this.running = false;
     const waiters = this.idleWaiters;
@@ -260,7 +266,20 @@ export class CommitLog<T> {
     return undefined;
   }
 
-  /** One writev per run of contiguous placements in the same segment. */
+  /** Keeps free space ahead of the tail segment's data (in the background). */
+  private preallocate(): void {
+    const ahead = this.options.preallocateBytes ?? 0;
+    const tail = this.segments.at(-1);
+    if (ahead <= 0 || tail === undefined || tail.written === 0) return;
+    tail.preallocate(ahead, this.options.segmentSize, (err) =>
+      this.options.onWarning?.('commit-log preallocation failed; appending without it', { file: tail.path, error: String(err) }),
+    );
+  }
+
+  /**
+   * One writev per run of contiguous placements in the same segment. Before the first write into
+   * a new segment, the one before it is trimmed to its data: only the tail has free space.
+   */
   private async writeBatch(batch: WriteRequest<T>[]): Promise<Segment[]> {
     const touched: Segment[] = [];
     let run: Buffer[] = [];
@@ -269,8 +288,10 @@ export class CommitLog<T> {
     let runEnd = 0;
     const flushRun = async (): Promise<void> => {
       if (runSegment === undefined || run.length === 0) return;
+      if (runSegment.written === 0) await this.trimBefore(runSegment);
       this.stats.bytes += await runSegment.writev(run, runStart);
       this.stats.writes++;
+      if (this.fileOptions.durableWrites) this.stats.fsyncs++;
       if (touched.at(-1) !== runSegment) touched.push(runSegment);
       run = [];
     };
@@ -288,6 +309,11 @@ export class CommitLog<T> {
     }
     await flushRun();
     return touched;
+  }
+
+  private async trimBefore(segment: Segment): Promise<void> {
+    const index = this.segments.indexOf(segment);
+    if (index > 0) await this.segments[index - 1]!.trim();
   }
 
   /** Resolves when every append queued so far has been written (or failed). */
@@ -452,6 +478,10 @@ export class CommitLog<T> {
     if (this.failure === undefined) await this.sync();
     await Promise.all(this.segments.map((s) => s.close()));
   }
+}
+
+function segmentFileOptions(options: CommitLogOptions): SegmentFileOptions {
+  return { durableWrites: options.flush === 'sync' };
 }
 
 export function commitLogDir(dataDir: string): string {

@@ -36,6 +36,7 @@ const DEFAULTS = {
   cqEntriesPerFile: 300_000,
   checkpointIntervalMs: 1000,
   recentCacheBytes: 0,
+  preallocateBytes: 0,
   beforeCheckpoint: (): Promise<void> => Promise.resolve(),
 };
 
@@ -55,6 +56,7 @@ function resolveOptions(options: MessageStoreOptions): ResolvedOptions {
   for (const key of positive) if (!Number.isSafeInteger(resolved[key]) || resolved[key] < 1) bad(`${key} must be a positive integer`);
   if (!Number.isSafeInteger(resolved.segmentSize) || resolved.segmentSize < 4096) bad('segmentSize must be an integer >= 4096');
   if (!Number.isSafeInteger(resolved.recentCacheBytes) || resolved.recentCacheBytes < 0) bad('recentCacheBytes must be a non-negative integer');
+  if (!Number.isSafeInteger(resolved.preallocateBytes) || resolved.preallocateBytes < 0) bad('preallocateBytes must be a non-negative integer');
   return resolved;
 }
 
@@ -99,6 +101,8 @@ export class MessageStore {
         flush: resolved.flush,
         flushIntervalMs: resolved.flushIntervalMs,
         recentCacheBytes: resolved.recentCacheBytes,
+        preallocateBytes: resolved.preallocateBytes,
+        onWarning: (message, context) => resolved.log('warn', message, context),
       },
       (payloads) => store?.dispatcher.dispatchRound(payloads),
     );

@@ -173,6 +173,12 @@ async function scanAndDispatch(
       }
       if (outcome === 'added') totals.redispatched++;
     });
+    if (torn?.freeSpace === true) {
+      // Preallocated zeros, not a torn write: the data ends here. Only the tail keeps free space.
+      segment.setDataEnd(torn.position);
+      if (i < segments.length - 1) await segment.trim();
+      continue;
+    }
     if (torn !== undefined) {
       const offset = segment.start + torn.position;
       const { removed, file } = await log.truncateAt(offset);
@@ -190,22 +196,35 @@ async function scanAndDispatch(
 
 export type Visit = (buf: Buffer, at: number, physicalOffset: number, size: number) => void;
 
+export interface ScanStop {
+  position: number;
+  reason: string;
+  /** everything from `position` to the end of the file is zero: preallocated space, not a tear */
+  freeSpace?: boolean;
+}
+
 /** Walks the valid records of one segment from `position`; returns where and why it stopped early. */
-export async function scanSegment(segment: Segment, position: number, visit: Visit): Promise<{ position: number; reason: string } | undefined> {
+export async function scanSegment(segment: Segment, position: number, visit: Visit): Promise<ScanStop | undefined> {
   let buf: Buffer = Buffer.alloc(0);
   let bufPos = 0;
   let pos = position;
   const fileEnd = segment.written;
   while (pos < fileEnd) {
     const left = fileEnd - pos;
-    if (left < MIN_RECORD_SIZE) return { position: pos, reason: `only ${left} bytes left, less than a record header` };
+    if (left < MIN_RECORD_SIZE) {
+      if (await isZeroRange(segment, pos, fileEnd)) return { position: pos, reason: 'free space', freeSpace: true };
+      return { position: pos, reason: `only ${left} bytes left, less than a record header` };
+    }
     if (pos + MIN_RECORD_SIZE > bufPos + buf.length) {
       buf = await segment.read(pos, Math.min(SCAN_CHUNK, left));
       bufPos = pos;
     }
     const size = buf.readUInt32LE(pos - bufPos);
     // Magic before size: a garbage size must not make us read a huge range.
-    if (buf.readUInt32LE(pos - bufPos + 4) !== RECORD_MAGIC) return { position: pos, reason: 'bad magic' };
+    if (buf.readUInt32LE(pos - bufPos + 4) !== RECORD_MAGIC) {
+      if (size === 0 && (await isZeroRange(segment, pos, fileEnd))) return { position: pos, reason: 'free space', freeSpace: true };
+      return { position: pos, reason: 'bad magic' };
+    }
     if (size < MIN_RECORD_SIZE || size > left) return { position: pos, reason: `record size ${size} does not fit (${left} bytes left)` };
     if (pos + size > bufPos + buf.length) {
       buf = await segment.read(pos, Math.min(Math.max(SCAN_CHUNK, size), left));
@@ -217,4 +236,14 @@ export async function scanSegment(segment: Segment, position: number, visit: Vis
     pos += size;
   }
   return undefined;
+}
+
+/** True when every byte of the segment file in [from, to) is zero. */
+async function isZeroRange(segment: Segment, from: number, to: number): Promise<boolean> {
+  const zero = Buffer.alloc(Math.min(SCAN_CHUNK, to - from));
+  for (let pos = from; pos < to; pos += SCAN_CHUNK) {
+    const chunk = await segment.read(pos, Math.min(SCAN_CHUNK, to - pos));
+    if (!chunk.equals(zero.subarray(0, chunk.length))) return false;
+  }
+  return true;
 }

@@ -4,44 +4,74 @@ import { join } from 'node:path';
 import { StorageError } from '../common/errors.js';
 import { fsyncDir, offsetFileName } from './fs-util.js';
 
+export interface SegmentFileOptions {
+  /**
+   * Open with O_DSYNC: every write is durable when it returns, so sync-flush rounds need no
+   * separate fdatasync (one thread-pool round trip instead of two).
+   */
+  durableWrites: boolean;
+}
+
+/** Zero bytes written ahead of the data (shared, never modified). */
+let zeros: Buffer = Buffer.alloc(0);
+function zeroBuffer(length: number): Buffer {
+  if (zeros.length < length) zeros = Buffer.alloc(length);
+  return zeros.subarray(0, length);
+}
+
 /**
- * One commit-log file, named by its start physical offset (20 digits). Its length is exactly the
- * bytes written (no preallocation), so the end of the file is the end of the data. All writes go
- * through `writev` at explicit positions; the CommitLog's single writer loop is the only caller, so
- * a later change to preallocate touches this file and the writer only.
+ * One commit-log file, named by its start physical offset (20 digits). Writes go through `writev`
+ * at explicit positions; the CommitLog's single writer loop is the only writer of data.
+ *
+ * Preallocation: the file may extend past the data with zero bytes that are already written and
+ * synced (`capacity`). A write into that space changes no file size and allocates no block, so its
+ * O_DSYNC/fdatasync flushes only the data (measured: 1 KiB 0.22 ms instead of 0.32 ms appended).
+ * Recovery treats an all-zero tail as free space and anything else after the last valid record as
+ * a torn write, cut off; a segment that is no longer the tail is trimmed to its data (`trim`), so
+ * only the last segment ever has free space.
  */
 export class Segment {
   readonly start: number;
   readonly path: string;
   private readonly dir: string;
+  private readonly options: SegmentFileOptions;
   /** Bytes handed out by the allocator (>= written). */
   allocated: number;
-  /** Bytes known to be on the file (written, maybe not yet synced). */
+  /** Bytes known to be on the file (written, maybe not yet synced): the end of the data. */
   written: number;
+  /** File length: the data plus zero-filled free space. */
+  capacity: number;
+  private preallocation: Promise<void> | undefined;
+  /** set after a failed preallocation (disk full, say): plain appends from then on */
+  private preallocationFailed = false;
   private handle: Promise<FileHandle> | undefined;
   private readonly isNew: boolean;
   private closed = false;
 
-  private constructor(dir: string, start: number, size: number, isNew: boolean) {
+  private constructor(dir: string, start: number, size: number, isNew: boolean, options: SegmentFileOptions) {
     this.dir = dir;
     this.start = start;
     this.path = join(dir, offsetFileName(start));
     this.allocated = size;
     this.written = size;
+    this.capacity = size;
     this.isNew = isNew;
+    this.options = options;
   }
 
-  static async openExisting(dir: string, start: number): Promise<Segment> {
-    const segment = new Segment(dir, start, 0, false);
+  /** An existing file; until recovery says where its data ends, all of it counts as written. */
+  static async openExisting(dir: string, start: number, options: SegmentFileOptions): Promise<Segment> {
+    const segment = new Segment(dir, start, 0, false, options);
     const { size } = await stat(segment.path);
     segment.allocated = size;
     segment.written = size;
+    segment.capacity = size;
     return segment;
   }
 
   /** A segment whose file is created (and its directory entry synced) on first use. */
-  static createLazily(dir: string, start: number): Segment {
-    return new Segment(dir, start, 0, true);
+  static createLazily(dir: string, start: number, options: SegmentFileOptions): Segment {
+    return new Segment(dir, start, 0, true, options);
   }
 
   get end(): number {
@@ -55,17 +85,22 @@ export class Segment {
   }
 
   private async openFile(): Promise<FileHandle> {
-    if (!this.isNew) return open(this.path, 'r+');
-    const handle = await open(this.path, constants.O_RDWR | constants.O_CREAT | constants.O_TRUNC);
+    const dsync = this.options.durableWrites ? constants.O_DSYNC : 0;
+    if (!this.isNew) return open(this.path, constants.O_RDWR | dsync);
+    const handle = await open(this.path, constants.O_RDWR | constants.O_CREAT | constants.O_TRUNC | dsync);
     await fsyncDir(this.dir);
     return handle;
   }
 
-  /** Writes all buffers contiguously at `position`, retrying short writes. */
+  /**
+   * Writes all buffers contiguously at `position`, retrying short writes. Waits for a
+   * preallocation that covers the range first, so zeros never land on data.
+   */
   async writev(buffers: Buffer[], position: number): Promise<number> {
     const handle = await this.fileHandle();
     let total = 0;
     for (const b of buffers) total += b.length;
+    if (this.preallocation !== undefined && position + total > this.capacity) await this.preallocation;
     let done = 0;
     let pending = buffers;
     while (done < total) {
@@ -75,12 +110,69 @@ export class Segment {
       if (done < total) pending = skipBytes(buffers, done);
     }
     if (position + total > this.written) this.written = position + total;
+    if (this.written > this.capacity) this.capacity = this.written;
     return total;
   }
 
   async datasync(): Promise<void> {
     const handle = await this.fileHandle();
     await handle.datasync();
+  }
+
+  /**
+   * Keeps at least `ahead` bytes of zero-filled, synced free space after the data (never past
+   * `limit`), writing `ahead` more in the background when it runs low. At most one runs at a
+   * time; `writev` waits for it when the data catches up. A failure is reported by `onError`
+   * and leaves appends working as plain appends.
+   */
+  preallocate(ahead: number, limit: number, onError: (err: unknown) => void): void {
+    if (this.preallocation !== undefined || this.preallocationFailed || this.closed || ahead <= 0) return;
+    if (this.capacity - this.written >= ahead) return;
+    const from = this.capacity;
+    const length = Math.min(ahead, limit - from);
+    if (length <= 0) return;
+    this.preallocation = (async () => {
+      const handle = await this.fileHandle();
+      let done = 0;
+      while (done < length) {
+        const { bytesWritten } = await handle.writev([zeroBuffer(length - done)], from + done);
+        if (bytesWritten <= 0) throw new StorageError('preallocation made no progress', { context: { path: this.path } });
+        done += bytesWritten;
+      }
+      if (!this.options.durableWrites) await handle.datasync();
+      this.capacity = Math.max(this.capacity, from + length);
+    })()
+      .catch((err: unknown) => {
+        this.preallocationFailed = true;
+        onError(err);
+      })
+      .finally(() => {
+        this.preallocation = undefined;
+      });
+  }
+
+  /** Waits for a running preallocation (before trimming or closing). */
+  async settle(): Promise<void> {
+    await this.preallocation;
+  }
+
+  /**
+   * This segment stopped being the tail: cut its free space so that the data ends where the file
+   * does, and sync that before any later segment is written.
+   */
+  async trim(): Promise<void> {
+    await this.settle();
+    if (this.capacity === this.written) return;
+    const handle = await this.fileHandle();
+    await handle.truncate(this.written);
+    await handle.datasync();
+    this.capacity = this.written;
+  }
+
+  /** Recovery: the data ends at `length`, and the rest of the file is zeros (free space). */
+  setDataEnd(length: number): void {
+    this.written = length;
+    this.allocated = length;
   }
 
   /** Reads exactly `length` bytes at `position` (fewer only at end of file). */
@@ -98,17 +190,20 @@ export class Segment {
 
   /** Cuts the file to `length` bytes and syncs it; returns the number of bytes removed. */
   async truncate(length: number): Promise<number> {
+    await this.settle();
     const handle = await this.fileHandle();
-    const removed = this.written - length;
+    const removed = this.capacity - length;
     await handle.truncate(length);
     await handle.datasync();
     this.written = length;
     this.allocated = length;
+    this.capacity = length;
     return removed;
   }
 
   async close(): Promise<void> {
     if (this.closed) return;
+    await this.settle();
     this.closed = true;
     const handle = this.handle;
     this.handle = undefined;

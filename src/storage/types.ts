@@ -94,7 +94,10 @@ export interface StoreStats {
   bytes: number;
   /** writev calls on the commit log. */
   writes: number;
-  /** fdatasync calls on the commit log (consume-queue fsyncs are not counted). */
+  /**
+   * Durability barriers on the commit log: fdatasync calls, plus O_DSYNC writes in sync mode
+   * (consume-queue fsyncs are not counted).
+   */
   fsyncs: number;
 }
 
@@ -115,6 +118,12 @@ export interface MessageStoreOptions {
    * (consumers that keep up). Default 0 (off); the broker turns it on.
    */
   recentCacheBytes?: number;
+  /**
+   * Zero-filled, synced bytes kept ahead of the tail segment's data, written in the background, so
+   * that appends overwrite in place instead of growing the file (a cheaper fdatasync). Recovery
+   * treats an all-zero tail as free space. Default 0 (off); the broker turns it on.
+   */
+  preallocateBytes?: number;
   /** Entries per consume-queue file. Default 300_000. */
   cqEntriesPerFile?: number;
   /** How often consume queues are fsynced and the checkpoint written. Default 1000. */

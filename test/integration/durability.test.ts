@@ -1,10 +1,10 @@
-import { appendFile, readdir, stat, truncate } from 'node:fs/promises';
-import path from 'node:path';
+import { appendFile, open, stat, truncate } from 'node:fs/promises';
 import { afterEach, describe, expect, it } from 'vitest';
 import { Producer, SimpleConsumer } from '../../src/index.js';
 import type { ReceivedMessage } from '../../src/index.js';
 import { removeDir, startBrokerProcess, tempDir, uniqueName } from '../helpers/broker-process.js';
 import type { BrokerProcess } from '../helpers/broker-process.js';
+import { dataEnd, lastSegment, segmentFiles } from '../helpers/segment-files.js';
 
 const cleanup: (() => Promise<unknown>)[] = [];
 afterEach(async () => {
@@ -12,7 +12,7 @@ afterEach(async () => {
 });
 
 async function started(dataDir: string): Promise<BrokerProcess> {
-  const b = await startBrokerProcess({ dataDir, args: ['--flush', 'sync', '--segment-size', String(256 * 1024)] });
+  const b = await startBrokerProcess({ dataDir, args: ['--flush', 'sync', '--segment-size', String(64 * 1024)] });
   cleanup.push(() => b.kill9());
   return b;
 }
@@ -46,12 +46,6 @@ async function consumeAll(endpoints: string, topic: string, expected: number, id
   return got;
 }
 
-async function lastSegment(dataDir: string): Promise<string> {
-  const dir = path.join(dataDir, 'commitlog');
-  const files = (await readdir(dir)).filter((f) => /^\d{20}$/.test(f)).sort();
-  return path.join(dir, files[files.length - 1]!);
-}
-
 describe('durability', () => {
   it('serves every message acknowledged under sync flush after kill -9, bodies intact', async () => {
     const dataDir = await tempDir();
@@ -60,6 +54,10 @@ describe('durability', () => {
     let broker = await started(dataDir);
     const bodies = await sendAll(broker.endpoints, topic, 600);
     await broker.kill9();
+    // 600 messages span several 64 KiB segments: each but the tail ends where its data does.
+    const files = await segmentFiles(dataDir);
+    expect(files.length).toBeGreaterThan(1);
+    for (const file of files.slice(0, -1)) expect((await stat(file)).size).toBe(await dataEnd(file));
 
     broker = await started(dataDir);
     expect(broker.stderr()).toMatch(/recovered after crash/);
@@ -74,7 +72,7 @@ describe('durability', () => {
     expect(again.map((m) => m.body.toString()).sort()).toEqual([...bodies, ...more].sort());
   });
 
-  it('truncates garbage appended to the log tail, keeps every earlier message, and says so', async () => {
+  it('truncates garbage after the last record, keeps every earlier message, and says so', async () => {
     const dataDir = await tempDir();
     cleanup.push(() => removeDir(dataDir));
     const topic = uniqueName('garbage');
@@ -82,12 +80,17 @@ describe('durability', () => {
     const bodies = await sendAll(broker.endpoints, topic, 100);
     await broker.kill9();
     const segment = await lastSegment(dataDir);
-    const before = (await stat(segment)).size;
-    await appendFile(segment, Buffer.from('this is not a record, it is garbage from a torn write'.repeat(3)));
+    const end = await dataEnd(segment);
+    // Garbage right after the data (a torn write into preallocated space) and at the file's end.
+    const garbage = Buffer.from('this is not a record, it is garbage from a torn write'.repeat(3));
+    const fh = await open(segment, 'r+');
+    await fh.write(garbage, 0, garbage.length, end);
+    await fh.close();
+    await appendFile(segment, garbage);
 
     broker = await started(dataDir);
-    expect(broker.stderr()).toMatch(/torn tail at offset \d+/);
-    expect((await stat(segment)).size).toBe(before);
+    expect(broker.stderr()).toMatch(new RegExp(`torn tail at offset ${Number(segment.slice(-20)) + end}`));
+    expect((await stat(segment)).size).toBe(end);
     const got = await consumeAll(broker.endpoints, topic, bodies.length);
     expect(got.map((m) => m.body.toString()).sort()).toEqual([...bodies].sort());
   });
@@ -107,7 +110,7 @@ describe('durability', () => {
     await producer.shutdown();
     await broker.kill9();
     const segment = await lastSegment(dataDir);
-    await truncate(segment, (await stat(segment)).size - 7);
+    await truncate(segment, (await dataEnd(segment)) - 7);
 
     broker = await started(dataDir);
     expect(broker.stderr()).toMatch(/torn tail/);
