@@ -12,12 +12,14 @@ export interface SegmentFileOptions {
   durableWrites: boolean;
 }
 
-/** Zero bytes written ahead of the data (shared, never modified). */
-let zeros: Buffer = Buffer.alloc(0);
-function zeroBuffer(length: number): Buffer {
-  if (zeros.length < length) zeros = Buffer.alloc(length);
-  return zeros.subarray(0, length);
-}
+/**
+ * Free space is zero-filled in pieces of this size, one at a time: a data write queued behind one
+ * waits for 256 KiB to reach the disk, not for megabytes.
+ */
+const ZERO_PIECE = 256 * 1024;
+/** One background preallocation adds at most this much, so a write that catches up waits briefly. */
+const PREALLOCATE_STEP = 1024 * 1024;
+let zeros: Buffer | undefined;
 
 /**
  * One commit-log file, named by its start physical offset (20 digits). Writes go through `writev`
@@ -120,8 +122,8 @@ export class Segment {
   }
 
   /**
-   * Keeps at least `ahead` bytes of zero-filled, synced free space after the data (never past
-   * `limit`), writing `ahead` more in the background when it runs low. At most one runs at a
+   * Keeps about `ahead` bytes of zero-filled, synced free space after the data (never past
+   * `limit`), adding up to 1 MiB in the background whenever it is short. At most one runs at a
    * time; `writev` waits for it when the data catches up. A failure is reported by `onError`
    * and leaves appends working as plain appends.
    */
@@ -129,13 +131,15 @@ export class Segment {
     if (this.preallocation !== undefined || this.preallocationFailed || this.closed || ahead <= 0) return;
     if (this.capacity - this.written >= ahead) return;
     const from = this.capacity;
-    const length = Math.min(ahead, limit - from);
+    const length = Math.min(PREALLOCATE_STEP, ahead, limit - from);
     if (length <= 0) return;
     this.preallocation = (async () => {
       const handle = await this.fileHandle();
       let done = 0;
+      zeros ??= Buffer.alloc(ZERO_PIECE);
       while (done < length) {
-        const { bytesWritten } = await handle.writev([zeroBuffer(length - done)], from + done);
+        const piece = zeros.subarray(0, Math.min(ZERO_PIECE, length - done));
+        const { bytesWritten } = await handle.writev([piece], from + done);
         if (bytesWritten <= 0) throw new StorageError('preallocation made no progress', { context: { path: this.path } });
         done += bytesWritten;
       }
