@@ -329,7 +329,9 @@ async function paced(total: number, rate: number, maxOutstanding: number, deadli
       pending.add(p);
     }
     if (outstanding >= maxOutstanding) await new Promise<void>((resolve) => (wake = resolve));
-    else await new Promise((resolve) => setTimeout(resolve, Math.max(0, Math.min(5, start + (i / rate) * 1000 - performance.now()))));
+    // A 1 ms tick: a coarser one sends in bursts, and the wait for the burst counts as latency
+    // (measured from the scheduled time): 5 ms ticks added ~20 ms to e2e p99 at 10,000 msgs/s.
+    else await new Promise((resolve) => setTimeout(resolve, Math.max(0, Math.min(1, start + (i / rate) * 1000 - performance.now()))));
     wake = undefined;
   }
   await Promise.all(pending);
