@@ -125,7 +125,6 @@ export class Broker {
       throw err;
     }
     groups.start();
-    transactionTable.startFlushing((err) => log('error', `could not persist transaction state: ${err.message}`));
     checker.start();
     timers.start();
     broker.heartbeatTimer = setInterval(() => broker.evictSilentClients(), Math.max(50, Math.floor(options.heartbeatTimeoutMs / 4)));
@@ -237,7 +236,6 @@ export class Broker {
     await this.ctx.timers.close();
     await this.ctx.lookup.close();
     await this.ctx.store.close();
-    this.ctx.transactionTable.stopFlushing();
     await this.ctx.transactionTable.sync();
     await this.ctx.metadata.close();
     for (const s of this.sessions) s.peer.close();

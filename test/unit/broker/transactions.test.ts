@@ -94,6 +94,30 @@ describe('TransactionService on a real store', () => {
     expect((await first.store.readQueue('orders', 0, 0, 10)).records.map((r) => r.body.toString()).sort()).toEqual(['c', 'open']);
   });
 
+  it('level holds only transactions open at a sync (then their resolution); short-lived ones never touch it', async () => {
+    const { table, service, metadata } = await open();
+    const persisted = async (): Promise<Record<string, string>> => {
+      const out: Record<string, string> = {};
+      for await (const tx of metadata.sublevel<{ id: string; state: string }>('tx').values()) out[tx.id] = tx.state;
+      return out;
+    };
+    await service.prepare('quick', 'pg', [half('q1', 'q')], 0);
+    await service.end('quick', 'COMMIT', 'producer');
+    await service.prepare('long', 'pg', [half('l1', 'l')], 0);
+    await table.sync(); // a checkpoint passes: 'long' is open, 'quick' already resolved
+    expect(await persisted()).toEqual({ long: 'PREPARED' });
+
+    await service.end('long', 'ROLLBACK', 'producer');
+    await table.sync();
+    expect(await persisted()).toEqual({ long: 'ROLLED_BACK' });
+    // A fresh table (a restart) loads nothing open, and still answers for both from level or memory.
+    const restarted = new TransactionTable(metadata);
+    expect(await restarted.load()).toBe(0);
+    expect((await restarted.get('long'))?.state).toBe('ROLLED_BACK');
+    expect((await table.get('quick'))?.state).toBe('COMMITTED');
+    expect((await table.listAll(10)).map((t) => t.id).sort()).toEqual(['long', 'quick']);
+  });
+
   it('hands out due transactions in check-time order and only when due', async () => {
     const { service, table } = await open();
     await service.prepare('a', 'pg', [half('a1', 'a')], 0);
