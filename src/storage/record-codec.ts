@@ -178,12 +178,13 @@ function corrupt(why: string, physicalOffset: number): CorruptDataError {
 /**
  * Decodes and verifies the record starting at `buf[at]` (default 0). The body is a view into `buf`
  * unless `copyBody` is set (use it when `buf` is a large shared read buffer, so a kept message does
- * not pin the whole buffer). Throws CorruptDataError on any inconsistency.
+ * not pin the whole buffer). `checkCrc: false` skips only the checksum, for bytes that never left
+ * this process's memory (they were encoded here). Throws CorruptDataError on any inconsistency.
  */
-export function decodeRecord(buf: Buffer, physicalOffset: number, at = 0, copyBody = false): StoredRecord {
+export function decodeRecord(buf: Buffer, physicalOffset: number, at = 0, copyBody = false, checkCrc = true): StoredRecord {
   if (buf.length - at < MIN_RECORD_SIZE) throw corrupt('truncated header', physicalOffset);
   const size = buf.readUInt32LE(at);
-  const invalid = validateRecord(buf, at, size);
+  const invalid = checkCrc ? validateRecord(buf, at, size) : size < MIN_RECORD_SIZE || at + size > buf.length ? `bad size ${size}` : undefined;
   if (invalid !== undefined) throw corrupt(invalid, physicalOffset);
   const end = at + size;
   let pos = at + FIXED_HEADER_SIZE;
