@@ -202,37 +202,37 @@ run_halfmq() {
     skip halfmq "halfmq bench failed (see stderr above)"
 }
 
+# serve_and_drive NAME PORT VERSION LOGFILE COMMAND...: starts COMMAND in its own session, drives
+# the scenarios once PORT answers (or shows the log and skips NAME), then stops it by its PID.
+serve_and_drive() {
+  local name=$1 port=$2 version=$3 log=$4 pid
+  shift 4
+  setsid "$@" >/dev/null 2>&1 &
+  pid=$!; STARTED+=("$name:$pid")
+  if wait_tcp "$port" 30 "$pid"; then
+    drive "$name" "$port" "$version"
+  else
+    tail -n 20 "$log" >&2 || true
+    skip "$name" "$name did not start (log above)"
+  fi
+  stop_server "$name:$pid"; forget "$name:$pid"
+}
+
 run_redis() {
-  local d="$WORK/redis" port pid v
+  local d="$WORK/redis" port v
   mkdir -p "$d"; port=$(freeports 1)
   v=$("${BIN_OF[redis]}" --version | sed -n 's/.*v=\([^ ]*\).*/\1/p')
   say "redis: starting redis-server $v on 127.0.0.1:$port (appendonly yes, appendfsync always)"
-  setsid "${BIN_OF[redis]}" --bind 127.0.0.1 --port "$port" --dir "$d" --appendonly yes --appendfsync always \
-    --save '' --daemonize no --logfile "$d/redis.log" >/dev/null 2>&1 &
-  pid=$!; STARTED+=("redis:$pid")
-  if wait_tcp "$port" 30 "$pid"; then
-    drive redis "$port" "$v"
-  else
-    tail -n 20 "$d/redis.log" >&2 || true
-    skip redis "redis-server did not start (log above)"
-  fi
-  stop_server "redis:$pid"; forget "redis:$pid"
+  serve_and_drive redis "$port" "$v" "$d/redis.log" "${BIN_OF[redis]}" --bind 127.0.0.1 --port "$port" --dir "$d" \
+    --appendonly yes --appendfsync always --save '' --daemonize no --logfile "$d/redis.log"
 }
 
 run_nats() {
-  local d="$WORK/nats" port pid v
+  local d="$WORK/nats" port v
   mkdir -p "$d"; port=$(freeports 1)
   v=$("${BIN_OF[nats]}" --version | sed -n 's/.*v\([0-9.]*\).*/\1/p')
   say "nats: starting nats-server $v with JetStream on 127.0.0.1:$port (file store in a temp dir)"
-  setsid "${BIN_OF[nats]}" -js -sd "$d/js" -a 127.0.0.1 -p "$port" -l "$d/nats.log" >/dev/null 2>&1 &
-  pid=$!; STARTED+=("nats:$pid")
-  if wait_tcp "$port" 30 "$pid"; then
-    drive nats "$port" "$v"
-  else
-    tail -n 20 "$d/nats.log" >&2 || true
-    skip nats "nats-server did not start (log above)"
-  fi
-  stop_server "nats:$pid"; forget "nats:$pid"
+  serve_and_drive nats "$port" "$v" "$d/nats.log" "${BIN_OF[nats]}" -js -sd "$d/js" -a 127.0.0.1 -p "$port" -l "$d/nats.log"
 }
 
 run_rabbitmq() {
