@@ -6,7 +6,7 @@ import { dlqList, dlqPurge, dlqResend } from './processors/dlq.js';
 import { messageFind, messageGet } from './processors/lookup.js';
 import { send } from './processors/send.js';
 import { heartbeat, hello } from './processors/session.js';
-import { endTransaction, getTransaction, listTransactions, sendHalf } from './processors/transaction.js';
+import { endTransaction, endTransactionBatch, getTransaction, listTransactions, sendHalf, sendHalfBatch } from './processors/transaction.js';
 
 /** Command code → processor. A code missing here gets UNKNOWN_COMMAND; the connection stays up. */
 export const PROCESSORS: ReadonlyMap<number, Processor> = new Map<number, Processor>([
@@ -29,6 +29,8 @@ export const PROCESSORS: ReadonlyMap<number, Processor> = new Map<number, Proces
   [Command.MESSAGE_FIND, messageFind],
   [Command.SEND_HALF, sendHalf],
   [Command.END_TRANSACTION, endTransaction],
+  [Command.SEND_HALF_BATCH, sendHalfBatch],
+  [Command.END_TRANSACTION_BATCH, endTransactionBatch],
   [Command.LIST_TRANSACTIONS, listTransactions],
   [Command.GET_TRANSACTION, getTransaction],
 ]);

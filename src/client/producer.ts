@@ -9,6 +9,7 @@ import type { ClientOptions } from './connection.js';
 import { createMessageId } from './message-id.js';
 import { encodeMessage, toSendResult, validateMessage } from './message-convert.js';
 import type { EncodedMessage } from './message-convert.js';
+import { RequestCoalescer, type Settled } from './request-coalescer.js';
 
 export interface ProducerOptions extends ClientOptions {
   /** Producer group, announced in HELLO (the broker asks a live member of it about transactions). */
@@ -34,12 +35,6 @@ const MAX_COALESCED = 1024;
 // with two of 128, same machine and run).
 const COALESCE_BYTES = 128 * 1024;
 
-interface CoalescedSend {
-  encoded: EncodedMessage;
-  resolve: (result: SendResult) => void;
-  reject: (err: unknown) => void;
-}
-
 /**
  * Sends messages to a halfmq broker. `send` resolves once the broker has stored the message
  * (durably, per the broker's flush mode) and says where it landed.
@@ -62,9 +57,10 @@ export class Producer {
   private readonly sendRetries: number;
   private readonly sendTimeoutMs: number | undefined;
   private currentState: ProducerState = 'idle';
-  private coalesced: CoalescedSend[] = [];
-  private coalescedBytes = 0;
-  private flushScheduled = false;
+  private readonly merged = new RequestCoalescer<EncodedMessage, SendResult>((encoded) => this.sendMerged(encoded), {
+    maxItems: MAX_COALESCED,
+    maxBytes: COALESCE_BYTES,
+  });
 
   constructor(options: ProducerOptions) {
     if (options?.group !== undefined) validateName('group', options.group);
@@ -103,36 +99,28 @@ export class Producer {
     const hello = info ?? (await this.connection.connect());
     if (this.currentState === 'idle') this.currentState = 'running';
     const encoded = encodeMessage(message, createMessageId(), hello.maxMessageSize);
-    return new Promise<SendResult>((resolve, reject) => {
-      this.coalesced.push({ encoded, resolve, reject });
-      this.coalescedBytes += encoded.body.length + estimateEntryBytes(encoded);
-      if (this.coalescedBytes >= Math.min(COALESCE_BYTES, hello.maxFrameSize - FRAME_SLACK_BYTES) || this.coalesced.length >= MAX_COALESCED) {
-        this.flushCoalesced(hello.maxFrameSize);
-      } else if (!this.flushScheduled) {
-        this.flushScheduled = true;
-        // After every send issued from the current callbacks and their promise chains.
-        process.nextTick(() => this.flushCoalesced(hello.maxFrameSize));
-      }
-    });
+    return this.merged.add(encoded, encoded.body.length + estimateEntryBytes(encoded));
   }
 
-  private flushCoalesced(maxFrameSize: number): void {
-    this.flushScheduled = false;
-    const items = this.coalesced;
-    if (items.length === 0) return;
-    this.coalesced = [];
-    this.coalescedBytes = 0;
-    const budget = maxFrameSize - FRAME_SLACK_BYTES;
-    for (const chunk of chunkByFrameSize(items.map((i) => i.encoded), budget)) {
-      const owners = items.splice(0, chunk.length);
-      this.sendChunk(chunk).then(
-        (results) => owners.forEach((o, i) => o.resolve(results[i]!)),
-        (err: unknown) => {
-          if (owners.length === 1 || isRetriable(err)) for (const o of owners) o.reject(err);
-          else for (const o of owners) this.sendChunk([o.encoded]).then(([r]) => o.resolve(r!), o.reject);
-        },
-      );
-    }
+  /**
+   * The sends of one tick (or a ~128 KiB part of them), in as few frames as fit. If a shared
+   * request fails with a non-retriable error, each of its messages is resent on its own, so that
+   * only the message at fault gets the error.
+   */
+  private async sendMerged(items: EncodedMessage[]): Promise<Settled<SendResult>[]> {
+    const { maxFrameSize } = this.connection.state === 'ready' ? this.connection.brokerInfo! : await this.connection.connect();
+    const chunks = chunkByFrameSize(items, maxFrameSize - FRAME_SLACK_BYTES);
+    const settled = await Promise.all(
+      chunks.map(async (chunk): Promise<Settled<SendResult>[]> => {
+        try {
+          return (await this.sendChunk(chunk)).map((value) => ({ ok: true, value }));
+        } catch (err) {
+          if (chunk.length === 1 || isRetriable(err)) return chunk.map(() => ({ ok: false, error: err }));
+          return Promise.all(chunk.map((e) => this.sendChunk([e]).then(([value]) => ({ ok: true as const, value: value! }), (error: unknown) => ({ ok: false as const, error }))));
+        }
+      }),
+    );
+    return settled.flat();
   }
 
   /**

@@ -1,5 +1,5 @@
 import { Backoff } from '../common/backoff.js';
-import { HalfmqError, IllegalStateError, InvalidArgumentError, UnknownCommandError, isRetriable, toWireError } from '../common/errors.js';
+import { HalfmqError, IllegalStateError, InternalError, InvalidArgumentError, UnknownCommandError, errorFromWire, isRetriable, toWireError } from '../common/errors.js';
 import type { Message, ReceivedMessage } from '../common/message.js';
 import { validateName } from '../common/names.js';
 import { Command } from '../protocol/commands.js';
@@ -7,10 +7,15 @@ import type { FrameHeader, Frame } from '../protocol/frame.js';
 import { packBodies, splitBodies } from '../protocol/message-codec.js';
 import type { Peer } from '../protocol/peer.js';
 import type {
+  BatchOutcome,
   CheckTransactionRequest,
+  EndTransactionBatchRequest,
+  EndTransactionBatchResponse,
   EndTransactionRequest,
   EndTransactionResponse,
   LocalTransactionState,
+  SendHalfBatchRequest,
+  SendHalfBatchResponse,
   SendHalfRequest,
   SendHalfResponse,
   TransactionResolution,
@@ -19,6 +24,18 @@ import { Connection } from './connection.js';
 import type { ClientOptions } from './connection.js';
 import { createMessageId } from './message-id.js';
 import { encodeMessage, toReceivedMessage, validateMessage } from './message-convert.js';
+import { RequestCoalescer, type Settled } from './request-coalescer.js';
+
+/** One transaction's halves, waiting to share a request with other transactions' halves. */
+interface HalfEntry {
+  request: Omit<SendHalfRequest, 'group'>;
+  bodies: Buffer[];
+}
+
+// Concurrent transactions' halves (and their ends) share requests: with many transactions in
+// flight, four frames per transaction were the largest cost left on both sides.
+const MERGE_LIMITS = { maxItems: 1024, maxBytes: 128 * 1024 };
+const END_ENTRY_BYTES = 96;
 
 /** A message as the local transaction sees it: what was sent, plus its ids. */
 export type TransactionMessage = Message & { msgId: string; transactionId: string };
@@ -89,6 +106,8 @@ export class TransactionProducer {
   private readonly checker: TransactionChecker;
   private readonly endAttempts: number;
   private currentState: TransactionProducerState = 'idle';
+  private readonly halves = new RequestCoalescer<HalfEntry, SendHalfResponse>((entries) => this.sendHalfRequest(entries), MERGE_LIMITS);
+  private readonly ends = new RequestCoalescer<EndTransactionRequest, EndTransactionResponse>((ends) => this.sendEndRequest(ends), MERGE_LIMITS);
 
   constructor(options: TransactionProducerOptions) {
     if (options === null || typeof options !== 'object') throw new InvalidArgumentError('transaction producer options are required');
@@ -155,10 +174,34 @@ export class TransactionProducer {
     if (this.currentState === 'idle') this.currentState = 'running';
     const now = Date.now();
     const encoded = messages.map((m) => encodeMessage(m, createMessageId(now), hello.maxMessageSize, now));
-    const request: SendHalfRequest = { transactionId, group: this.group, messages: encoded.map((e) => e.wire), checkImmunityMs };
-    // Safe to resend: a half joins its transaction by id, and the same ids are sent again.
-    await this.connection.request<SendHalfResponse>(Command.SEND_HALF, request, packBodies(encoded.map((e) => e.body)), { retries: 2 });
+    const entry: HalfEntry = { request: { transactionId, messages: encoded.map((e) => e.wire), checkImmunityMs }, bodies: encoded.map((e) => e.body) };
+    let bytes = 0;
+    for (const b of entry.bodies) bytes += b.length + 64;
+    await this.halves.add(entry, bytes);
     return messages.map((m, i) => ({ ...m, msgId: encoded[i]!.wire.id, transactionId }));
+  }
+
+  /** One SEND_HALF, or a SEND_HALF_BATCH for the halves of several transactions. */
+  private async sendHalfRequest(entries: HalfEntry[]): Promise<Settled<SendHalfResponse>[]> {
+    // Safe to resend: a half joins its transaction by id, and the same ids are sent again.
+    if (entries.length === 1) {
+      const request: SendHalfRequest = { ...entries[0]!.request, group: this.group };
+      const reply = await this.connection.request<SendHalfResponse>(Command.SEND_HALF, request, packBodies(entries[0]!.bodies), { retries: 2 });
+      return [{ ok: true, value: reply.payload }];
+    }
+    const request: SendHalfBatchRequest = { group: this.group, txs: entries.map((e) => e.request) };
+    const reply = await this.connection.request<SendHalfBatchResponse>(Command.SEND_HALF_BATCH, request, packBodies(entries.flatMap((e) => e.bodies)), { retries: 2 });
+    return settledFromBatch(reply.payload.results, entries.length);
+  }
+
+  /** One END_TRANSACTION, or an END_TRANSACTION_BATCH for several transactions. */
+  private async sendEndRequest(ends: EndTransactionRequest[]): Promise<Settled<EndTransactionResponse>[]> {
+    if (ends.length === 1) {
+      return [{ ok: true, value: (await this.connection.request<EndTransactionResponse>(Command.END_TRANSACTION, ends[0])).payload }];
+    }
+    const request: EndTransactionBatchRequest = { ends };
+    const reply = await this.connection.request<EndTransactionBatchResponse>(Command.END_TRANSACTION_BATCH, request);
+    return settledFromBatch(reply.payload.results, ends.length);
   }
 
   /** @internal Acknowledged by the broker; retried on retriable failures (a repeat is a no-op). */
@@ -168,7 +211,7 @@ export class TransactionProducer {
     const backoff = new Backoff({ initialMs: 50, maxMs: 1_000 });
     for (let attempt = 1; ; attempt++) {
       try {
-        return (await this.connection.request<EndTransactionResponse>(Command.END_TRANSACTION, request)).payload;
+        return await this.ends.add(request, END_ENTRY_BYTES);
       } catch (err) {
         if (!isRetriable(err) || attempt >= this.endAttempts || this.currentState === 'closed') throw err;
         await new Promise((resolve) => setTimeout(resolve, backoff.next()));
@@ -267,4 +310,14 @@ export class Transaction {
   private assertOpen(): void {
     if (this.currentState !== 'open') throw new IllegalStateError(`transaction ${this.id} is already ${this.currentState}`);
   }
+}
+
+/** A batch reply as one outcome per item, checked against the number of items sent. */
+function settledFromBatch<T extends object>(results: BatchOutcome<T>[] | undefined, expected: number): Settled<T>[] {
+  if (!Array.isArray(results) || results.length !== expected) {
+    throw new InternalError(`broker answered a batch of ${expected} transactions with ${Array.isArray(results) ? results.length : 'no'} results`);
+  }
+  return results.map((r) =>
+    typeof r === 'object' && r !== null && 'e' in r ? { ok: false as const, error: errorFromWire(r.e) } : { ok: true as const, value: r as T },
+  );
 }

@@ -43,6 +43,10 @@ export const Command = {
   LIST_TRANSACTIONS: 43,
   /** c→b {TransactionRef} → {TransactionInfo} */
   GET_TRANSACTION: 44,
+  /** c→b {SendHalfBatchRequest} + bodies → {SendHalfBatchResponse}: SEND_HALF for several transactions. */
+  SEND_HALF_BATCH: 45,
+  /** c→b {EndTransactionBatchRequest} → {EndTransactionBatchResponse}: END_TRANSACTION for several. */
+  END_TRANSACTION_BATCH: 46,
   /** c→b {DlqListRequest} → {DlqListResponse} (payloads in reliability-commands.ts, 60-79) */
   DLQ_LIST: 60,
   /** c→b {DlqResendRequest} → {DlqResendResponse} */

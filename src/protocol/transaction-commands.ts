@@ -1,3 +1,4 @@
+import type { WireError } from '../common/errors.js';
 import type { WireDeliveredMessage, WireOutgoingMessage } from './commands.js';
 
 /**
@@ -14,6 +15,13 @@ import type { WireDeliveredMessage, WireOutgoingMessage } from './commands.js';
  *                                                   transaction stays PREPARED past its timeout
  *   LIST_TRANSACTIONS c→b { state?, limit? } → { transactions }
  *   GET_TRANSACTION   c→b { transactionId } → TransactionInfo
+ *   SEND_HALF_BATCH   c→b { group, txs: [{ transactionId, messages, checkImmunityMs? }] } + the bodies
+ *                         of every message in order → { results: [{ results } | { e }] }
+ *   END_TRANSACTION_BATCH c→b { ends: [{ transactionId, resolution, source? }] }
+ *                         → { results: [{ state, changed } | { e }] }
+ *                         The batch forms carry many transactions of one producer in one frame
+ *                         (a producer merges the calls of one tick); each transaction succeeds or
+ *                         fails on its own, with the single form's meaning, in request order.
  */
 export type TransactionResolution = 'COMMIT' | 'ROLLBACK';
 export type LocalTransactionState = TransactionResolution | 'UNKNOWN';
@@ -43,6 +51,26 @@ export interface EndTransactionResponse {
   state: TransactionState;
   /** false when the transaction already had this resolution */
   changed: boolean;
+}
+
+export interface SendHalfBatchRequest {
+  group: string;
+  txs: Omit<SendHalfRequest, 'group'>[];
+}
+
+/** One entry per transaction of the request: its results, or why it failed. */
+export type BatchOutcome<T> = T | { e: WireError };
+
+export interface SendHalfBatchResponse {
+  results: BatchOutcome<SendHalfResponse>[];
+}
+
+export interface EndTransactionBatchRequest {
+  ends: EndTransactionRequest[];
+}
+
+export interface EndTransactionBatchResponse {
+  results: BatchOutcome<EndTransactionResponse>[];
 }
 
 export interface CheckTransactionRequest {

@@ -4,6 +4,9 @@ import path from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { Admin, SimpleConsumer, TransactionConflictError, TransactionProducer } from '../../src/index.js';
 import type { LocalTransactionState, ReceivedMessage } from '../../src/index.js';
+import { Connection } from '../../src/client/connection.js';
+import { Command } from '../../src/protocol/commands.js';
+import type { EndTransactionBatchResponse, SendHalfBatchResponse } from '../../src/protocol/transaction-commands.js';
 import { ROOT, removeDir, runCli, startBrokerProcess, tempDir, uniqueName, waitFor } from '../helpers/broker-process.js';
 import type { BrokerProcess } from '../helpers/broker-process.js';
 
@@ -210,6 +213,53 @@ describe('transactional messages', () => {
     expect(JSON.parse(late.stdout)).toMatchObject({ state: 'COMMITTED', resolvedBy: 'producer' });
     expect(bodies(await consumeAll(broker.endpoints, [topic]))).toEqual(['once']);
     await expect(admin.getTransaction('no-such-transaction')).rejects.toMatchObject({ code: 'TX_NOT_FOUND' });
+  });
+
+  it('concurrent transactions share requests, yet each commits or rolls back on its own, delivered once', async () => {
+    const topic = uniqueName('txc');
+    const p = producer(broker.endpoints, uniqueName('pg'));
+    await p.start();
+    // Started in the same tick, so their halves and their ends travel as batch requests.
+    const results = await Promise.all(
+      Array.from({ length: 60 }, (_, i) => p.sendInTransaction({ topic, body: `m${i}` }, async () => (i % 2 === 0 ? 'COMMIT' : 'ROLLBACK'))),
+    );
+    expect(results.map((r) => r.state)).toEqual(Array.from({ length: 60 }, (_, i) => (i % 2 === 0 ? 'COMMIT' : 'ROLLBACK')));
+    expect(new Set(results.map((r) => r.transactionId)).size).toBe(60);
+    const seen = await consumeAll(broker.endpoints, [topic]);
+    expect(bodies(seen)).toEqual(Array.from({ length: 30 }, (_, i) => `m${i * 2}`).sort());
+    expect(seen.map((m) => m.msgId).sort()).toEqual(results.filter((r) => r.state === 'COMMIT').flatMap((r) => r.msgIds).sort());
+  });
+
+  it('a batch request answers each transaction on its own: a bad entry fails alone', async () => {
+    const topic = uniqueName('txb');
+    const group = uniqueName('pg');
+    const conn = new Connection({ endpoints: broker.endpoints, producerGroup: group });
+    cleanup.push(() => conn.close());
+    await conn.connect();
+    const wire = (id: string, body: string) => ({ t: topic, id, n: Buffer.byteLength(body) });
+    const halves = await conn.request<SendHalfBatchResponse>(
+      Command.SEND_HALF_BATCH,
+      { group, txs: [{ transactionId: 'batch-ok', messages: [wire('MSG-OK-1', 'ok')] }, { transactionId: 'bad id with spaces', messages: [wire('MSG-BAD-1', 'bad')] }] },
+      Buffer.from('okbad'),
+    );
+    expect(halves.payload.results[0]).toMatchObject({ results: [{ msgId: 'MSG-OK-1', topic }] });
+    expect(halves.payload.results[1]).toMatchObject({ e: { code: 'INVALID_ARGUMENT' } });
+
+    const ends = await conn.request<EndTransactionBatchResponse>(Command.END_TRANSACTION_BATCH, {
+      ends: [
+        { transactionId: 'batch-ok', resolution: 'COMMIT' },
+        { transactionId: 'batch-never-sent', resolution: 'COMMIT' },
+        { transactionId: 'batch-ok', resolution: 'ROLLBACK' },
+      ],
+    });
+    expect(ends.payload.results[0]).toEqual({ state: 'COMMITTED', changed: true });
+    expect(ends.payload.results[1]).toMatchObject({ e: { code: 'TX_NOT_FOUND' } });
+    expect(ends.payload.results[2]).toMatchObject({ e: { code: 'TX_CONFLICT' } });
+    // Body bytes that no message claims fail the whole request, and the connection stays usable.
+    await expect(
+      conn.request(Command.SEND_HALF_BATCH, { group, txs: [{ transactionId: 'batch-x', messages: [wire('MSG-X-1', 'x')] }] }, Buffer.from('xextra')),
+    ).rejects.toMatchObject({ code: 'INVALID_ARGUMENT' });
+    expect(bodies(await consumeAll(broker.endpoints, [topic]))).toEqual(['ok']);
   });
 });
 
