@@ -1,6 +1,5 @@
 import { IllegalStateError, InvalidArgumentError } from '../common/errors.js';
 import { validateName } from '../common/names.js';
-import type { DeadLetterMessage } from '../common/message.js';
 import { Command } from '../protocol/commands.js';
 import type {
   EndTransactionRequest,
@@ -30,10 +29,10 @@ import type {
   WireStoredMessage,
 } from '../protocol/reliability-commands.js';
 import { splitBodies } from '../protocol/message-codec.js';
-import type { ReceivedMessage } from '../common/message.js';
+import type { DeadLetterMessage, ReceivedMessage } from '../common/message.js';
 import { Connection } from './connection.js';
 import type { ClientOptions } from './connection.js';
-import { toReceivedMessage } from './message-convert.js';
+import { toDeadLetterMessage, toReceivedMessage } from './message-convert.js';
 
 export type AdminOptions = ClientOptions;
 
@@ -117,24 +116,7 @@ export class Admin {
     const reply = await this.callWithBody<DlqListResponse>(Command.DLQ_LIST, request);
     const wires = reply.payload.messages ?? [];
     const bodies = splitBodies(reply.body, wires);
-    return wires.map((w, i) => {
-      const m: DeadLetterMessage = {
-        msgId: w.id,
-        topic: w.t,
-        queueId: w.q,
-        queueOffset: w.o,
-        dlqOffset: w.dlqOffset,
-        keys: w.k ?? [],
-        properties: w.p ?? {},
-        reason: w.reason,
-        reconsumeTimes: w.r,
-        bornTimestamp: w.b,
-        deadAt: w.deadAt,
-        body: bodies[i]!,
-      };
-      if (w.g !== undefined) m.tag = w.g;
-      return m;
-    });
+    return wires.map((w, i) => toDeadLetterMessage(w, bodies[i]!));
   }
 
   /**

@@ -1,8 +1,9 @@
 import { InvalidArgumentError, MessageTooLargeError } from '../common/errors.js';
 import { normalizeKeys } from '../common/message.js';
 import { validateName } from '../common/names.js';
-import type { Message, ReceivedMessage, SendResult } from '../common/message.js';
+import type { DeadLetterMessage, Message, ReceivedMessage, SendResult } from '../common/message.js';
 import type { WireDeliveredMessage, WireOutgoingMessage } from '../protocol/commands.js';
+import type { WireDeadLetter } from '../protocol/reliability-commands.js';
 
 /**
  * Conversions between the SDK's message shapes and the wire's short-keyed ones, plus the checks a
@@ -110,6 +111,25 @@ export function toReceivedMessage(wire: WireDeliveredMessage, body: Buffer): Rec
   if (wire.g !== undefined && wire.g !== '') message.tag = wire.g;
   if (Array.isArray(wire.h)) message.ackRef = [wire.h[0], wire.h[1], wire.h[2]];
   return message;
+}
+
+export function toDeadLetterMessage(w: WireDeadLetter, body: Buffer): DeadLetterMessage {
+  const m: DeadLetterMessage = {
+    msgId: w.id,
+    topic: w.t,
+    queueId: w.q,
+    queueOffset: w.o,
+    dlqOffset: w.dlqOffset,
+    keys: w.k ?? [],
+    properties: w.p ?? {},
+    reason: w.reason,
+    reconsumeTimes: w.r,
+    bornTimestamp: w.b,
+    deadAt: w.deadAt,
+    body,
+  };
+  if (w.g !== undefined) m.tag = w.g;
+  return m;
 }
 
 /** The [topic, queueId, queueOffset] triple ACK and NACK identify a delivery by. */

@@ -85,9 +85,9 @@ export class CommitLog<T> {
 
   private readonly fileOptions: SegmentFileOptions;
 
-  private constructor(options: CommitLogOptions, segments: Segment[], onDurable: (payloads: T[]) => void) {
+  private constructor(options: CommitLogOptions, fileOptions: SegmentFileOptions, segments: Segment[], onDurable: (payloads: T[]) => void) {
     this.options = options;
-    this.fileOptions = segmentFileOptions(options);
+    this.fileOptions = fileOptions;
     this.segments = segments;
     this.onDurable = onDurable;
   }
@@ -95,8 +95,9 @@ export class CommitLog<T> {
   static async open<T>(options: CommitLogOptions, onDurable: (payloads: T[]) => void): Promise<CommitLog<T>> {
     await mkdir(options.dir, { recursive: true });
     const starts = await listOffsetFiles(options.dir);
-    const segments = await Promise.all(starts.map((s) => Segment.openExisting(options.dir, s, segmentFileOptions(options))));
-    return new CommitLog(options, segments, onDurable);
+    const fileOptions = segmentFileOptions(options);
+    const segments = await Promise.all(starts.map((s) => Segment.openExisting(options.dir, s, fileOptions)));
+    return new CommitLog(options, fileOptions, segments, onDurable);
   }
 
   /** Starts the periodic fdatasync of async mode. Called once recovery is done. */

@@ -1,9 +1,9 @@
 import { spawn } from 'node:child_process';
-import { mkdtemp, rm } from 'node:fs/promises';
+import { mkdtemp } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { startBrokerProcess as launch } from '../../src/cli/broker-process.js';
+import { startBrokerProcess as launch, removeDataDir } from '../../src/cli/broker-process.js';
 
 export const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
 export const BIN = path.join(ROOT, 'bin', 'halfmq');
@@ -38,9 +38,7 @@ export async function startBrokerProcess(options: { dataDir?: string; port?: num
   return { pid: b.pid, port: b.port, endpoints: b.endpoints, dataDir: b.dataDir, stderr: () => b.log(), kill9: () => b.kill9(), stop: (signal) => b.stop(signal) };
 }
 
-export async function removeDir(dir: string): Promise<void> {
-  await rm(dir, { recursive: true, force: true });
-}
+export const removeDir = removeDataDir;
 
 export interface CliResult {
   code: number | null;

@@ -46,6 +46,13 @@ async function endOne(ctx: BrokerContext, d: Record<string, unknown>): Promise<E
   return ctx.transactions.end(id, resolution, source);
 }
 
+/** Body bytes a list of wire messages claims (their `n`); malformed entries claim none. */
+function claimedBytes(messages: unknown): number {
+  let bytes = 0;
+  if (Array.isArray(messages)) for (const m of messages as { n?: unknown }[]) if (typeof m?.n === 'number') bytes += m.n;
+  return bytes;
+}
+
 /** Runs every entry at once (their appends share a group-commit round); each fails on its own. */
 function settleEach<T>(entries: unknown[], label: string, run: (d: Record<string, unknown>, i: number) => Promise<T>): Promise<BatchOutcome<T>[]> {
   if (!Array.isArray(entries) || entries.length === 0 || entries.length > MAX_BATCH) {
@@ -74,13 +81,12 @@ export const sendHalfBatch: Processor = async (ctx, _session, { payload, body })
   const d = asObject(payload, 'SEND_HALF_BATCH payload');
   const group = validateName('group', d.group);
   const txs = d.txs as unknown[];
-  // Each transaction's bodies are the next run of the frame body; a wrong length fails the frame.
+  // Each transaction's bodies are the next run of the frame body (its messages' `n`, checked in
+  // detail by recordsFromWire); a total that does not match fails the whole frame.
   const slices: Buffer[] = [];
   let at = 0;
   for (const tx of Array.isArray(txs) ? txs : []) {
-    const messages = (tx as { messages?: unknown } | null)?.messages;
-    let bytes = 0;
-    if (Array.isArray(messages)) for (const m of messages) bytes += typeof (m as { n?: unknown })?.n === 'number' ? (m as { n: number }).n : 0;
+    const bytes = claimedBytes((tx as { messages?: unknown } | null)?.messages);
     if (at + bytes > body.length) throw new InvalidArgumentError(`SEND_HALF_BATCH: the messages claim more body bytes than the frame has (${body.length})`);
     slices.push(body.subarray(at, at + bytes));
     at += bytes;
