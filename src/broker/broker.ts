@@ -1,10 +1,11 @@
 import { mkdir } from 'node:fs/promises';
 import net from 'node:net';
+import { join } from 'node:path';
 import { HalfmqError, IllegalStateError, ShuttingDownError, UnknownCommandError } from '../common/errors.js';
 import { Command, commandName } from '../protocol/commands.js';
 import type { Frame } from '../protocol/frame.js';
 import { Peer } from '../protocol/peer.js';
-import { MessageStore, MetadataStore } from '../storage/index.js';
+import { HashIndex, MessageStore, MetadataStore } from '../storage/index.js';
 import type { BrokerContext, Session } from './context.js';
 import { GroupManager } from './group-manager.js';
 import { resolveBrokerOptions } from './options.js';
@@ -76,8 +77,13 @@ export class Broker {
     const how = r.cleanShutdown ? 'clean shutdown' : r.scannedRecords === 0 && r.truncatedBytes === 0 ? 'nothing to recover' : 'recovered after crash';
     log('info', `storage opened (${how}): ${r.scannedRecords} records checked, ${r.redispatched} re-dispatched, ${r.truncatedBytes} bytes truncated in ${Math.round(r.durationMs)} ms`);
     let metadata: MetadataStore;
+    let messageIds: HashIndex;
     try {
       metadata = await MetadataStore.open(options.dataDir);
+      messageIds = await HashIndex.open(join(options.dataDir, 'index')).catch(async (err: unknown) => {
+        await metadata.close();
+        throw err;
+      });
     } catch (err) {
       await abandon(store, checkpointHooks, servicesReady);
       throw err;
@@ -92,7 +98,7 @@ export class Broker {
     });
     const timers = new TimerService({ store, index: new TimerIndex(metadata.sublevel('timers')), log });
     const deadLetters = new DeadLetterService({ store, topics, db: metadata.sublevel('dlq') });
-    const lookup = new MessageIndex({ db: metadata.sublevel('msgindex'), store, log });
+    const lookup = new MessageIndex({ index: messageIds, legacy: metadata.sublevel('msgindex'), store, log });
     const retries = new RetryService({ delays: parseRetryDelays(options.retryDelays), timers, deadLetters, topics });
     groups = new GroupManager({ store, metadata, queueCount: (t) => topics.queueCount(t), log, maxPullBytes: 4 * 1024 * 1024, retries, deadLetters });
 
@@ -121,6 +127,7 @@ export class Broker {
       await broker.listen();
     } catch (err) {
       await abandon(store, checkpointHooks, servicesReady);
+      await messageIds.close().catch(() => undefined);
       await metadata.close();
       throw err;
     }
@@ -234,8 +241,9 @@ export class Broker {
     }
     await this.ctx.groups.flushOffsets();
     await this.ctx.timers.close();
-    await this.ctx.lookup.close();
+    // The store's last checkpoint runs the lookup's hook, so the lookup closes after the store.
     await this.ctx.store.close();
+    await this.ctx.lookup.close();
     await this.ctx.transactionTable.sync();
     await this.ctx.metadata.close();
     for (const s of this.sessions) s.peer.close();

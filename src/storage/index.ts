@@ -21,3 +21,4 @@ export {
   type ReadQueueResult,
   type DispatchListener,
 } from './types.js';
+export { HashIndex, type HashIndexOptions } from './hash-index.js';

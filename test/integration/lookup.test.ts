@@ -1,5 +1,9 @@
 import { afterEach, describe, expect, it } from 'vitest';
+import { readFile, rm } from 'node:fs/promises';
+import { join } from 'node:path';
 import { Producer } from '../../src/index.js';
+import { MetadataStore, decodeRecord } from '../../src/storage/index.js';
+import { segmentFiles } from '../helpers/segment-files.js';
 import { removeDir, runCli, startBrokerProcess, tempDir, uniqueName } from '../helpers/broker-process.js';
 import type { BrokerProcess } from '../helpers/broker-process.js';
 
@@ -58,5 +62,39 @@ describe('message lookup', () => {
     expect(neither.stderr).toMatch(/exactly one of --id ID or --all/);
     const text = await runCli(['message', 'get', '--id', sent[0]!.msgId, '--server', broker.endpoints]);
     expect(text.stdout).toContain(`${topic}/${sent[0]!.queueId}@${sent[0]!.queueOffset}`);
+  });
+
+  it('moves an index kept in level by an older broker into the index files', async () => {
+    const dataDir = await tempDir();
+    cleanup.push(() => removeDir(dataDir));
+    const topic = uniqueName('legacy');
+    let broker = await started(dataDir);
+    const producer = new Producer({ endpoints: broker.endpoints });
+    const [sent] = await producer.sendBatch([{ topic, body: 'from before', keys: 'old-key' }]);
+    await producer.shutdown();
+    expect(await broker.stop()).toBe(0);
+    // What a 0.1 broker left behind: level entries and no index files.
+    const message = sent!;
+    // The only record in a fresh log starts at offset 0.
+    expect(decodeRecord(await readFile((await segmentFiles(dataDir))[0]!), 0).msgId).toBe(message.msgId);
+    await rm(join(dataDir, 'index'), { recursive: true });
+    const metadata = await MetadataStore.open(dataDir);
+    const at = '0'.repeat(20);
+    await metadata.sublevel('msgindex').batch([
+      { type: 'put', key: `i\u0000${message.msgId}\u0000${at}`, value: 1 },
+      { type: 'put', key: `k\u0000${topic}\u0000old-key\u0000${at}`, value: 1 },
+    ]);
+    await metadata.close();
+
+    broker = await started(dataDir);
+    expect(broker.stderr()).toMatch(/2 entries moved from level/);
+    const [byId] = await cliJson(broker, ['message', 'get', '--id', message.msgId]);
+    expect(byId).toMatchObject({ msgId: message.msgId, body: 'from before' });
+    const [byKey] = await cliJson(broker, ['message', 'find', '--topic', topic, '--key', 'old-key']);
+    expect(byKey).toMatchObject({ msgId: message.msgId });
+    // Moved once: the next start finds level empty.
+    expect(await broker.stop()).toBe(0);
+    broker = await started(dataDir);
+    expect(broker.stderr()).not.toMatch(/moved from level/);
   });
 });

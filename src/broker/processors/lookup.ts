@@ -4,7 +4,7 @@ import { packBodies } from '../../protocol/message-codec.js';
 import type { MessageLookupResponse, WireStoredMessage } from '../../protocol/reliability-commands.js';
 import { RecordType } from '../../storage/index.js';
 import type { StoredRecord } from '../../storage/index.js';
-import type { BrokerContext, Reply } from '../context.js';
+import type { Reply } from '../context.js';
 import type { Processor } from '../context.js';
 import { toWireDelivered } from '../delivery-view.js';
 import { SystemProperty } from '../system-properties.js';
@@ -15,7 +15,7 @@ const MAX_FIND = 1000;
 /** MESSAGE_GET {msgId} → {messages} + bodies: every stored copy; none is MESSAGE_NOT_FOUND. */
 export const messageGet: Processor = async (ctx, _session, { payload }) => {
   const msgId = reqString(asObject(payload, 'MESSAGE_GET payload'), 'msgId');
-  const reply = await read(ctx, await ctx.lookup.byId(msgId, 16));
+  const reply = lookupReply(await ctx.lookup.byId(msgId, 16));
   if ((reply.payload as MessageLookupResponse).messages.length === 0) {
     throw new MessageNotFoundError(`no message with id ${msgId} (never sent, or removed by retention)`, { context: { msgId } });
   }
@@ -28,20 +28,11 @@ export const messageFind: Processor = async (ctx, _session, { payload }) => {
   const topic = validateName('topic', d.topic);
   const key = reqString(d, 'key');
   const limit = optInt(d, 'limit', 1, MAX_FIND, 100);
-  return read(ctx, await ctx.lookup.byKey(topic, key, limit));
+  return lookupReply(await ctx.lookup.byKey(topic, key, limit));
 };
 
-async function read(ctx: BrokerContext, offsets: number[]): Promise<Reply> {
-  const records: StoredRecord[] = [];
-  for (const offset of offsets) {
-    try {
-      records.push(await ctx.store.readAt(offset));
-    } catch {
-      // Its segment was deleted by retention since it was indexed: it is gone, not an error.
-    }
-  }
-  const messages = records.map(toWireStored);
-  const reply: MessageLookupResponse = { messages };
+function lookupReply(records: StoredRecord[]): Reply {
+  const reply: MessageLookupResponse = { messages: records.map(toWireStored) };
   return { payload: reply, body: records.length > 0 ? packBodies(records.map((r) => r.body)) : undefined };
 }
 
