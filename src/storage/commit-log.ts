@@ -435,7 +435,8 @@ export class CommitLog<T> {
     if (cached.length === group.locations.length) return cached;
     const buf = await group.segment.read(group.position, group.length);
     const base = group.segment.start + group.position;
-    const shared = group.locations.length > 1;
+    // Bodies stay views into the group's read buffer: queue reads serve pulls, which copy them
+    // into the reply at once (a copy here was a second one per message).
     return group.locations.map((loc) => {
       const at = loc.offset - base;
       if (at + loc.size > buf.length || buf.readUInt32LE(at) !== loc.size) {
@@ -443,7 +444,7 @@ export class CommitLog<T> {
           context: { physicalOffset: loc.offset, expectedSize: loc.size },
         });
       }
-      return decodeRecord(buf, loc.offset, at, shared);
+      return decodeRecord(buf, loc.offset, at);
     });
   }
 

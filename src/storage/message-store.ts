@@ -284,6 +284,7 @@ export class MessageStore {
    * records whose tag hash is in tagHashes (all when undefined). With maxBytes, stops before the
    * record that would take the bodies past it (always at least one record). nextOffset is the offset
    * after the last scanned entry; at or beyond the visible max: no records, nextOffset = fromOffset.
+   * Bodies may be views into a shared read buffer of up to 1 MiB: copy one before keeping it.
    */
   async readQueue(topic: string, queueId: number, fromOffset: number, maxEntries: number, options: ReadQueueOptions = {}): Promise<ReadQueueResult> {
     this.assertOpen('readQueue');
