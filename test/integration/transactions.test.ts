@@ -255,10 +255,14 @@ describe('transactional messages', () => {
     expect(ends.payload.results[0]).toEqual({ state: 'COMMITTED', changed: true });
     expect(ends.payload.results[1]).toMatchObject({ e: { code: 'TX_NOT_FOUND' } });
     expect(ends.payload.results[2]).toMatchObject({ e: { code: 'TX_CONFLICT' } });
-    // Body bytes that no message claims fail the whole request, and the connection stays usable.
+    // Body bytes that no message claims fail the whole request as for a single SEND_HALF, and the
+    // connection stays usable.
     await expect(
       conn.request(Command.SEND_HALF_BATCH, { group, txs: [{ transactionId: 'batch-x', messages: [wire('MSG-X-1', 'x')] }] }, Buffer.from('xextra')),
-    ).rejects.toMatchObject({ code: 'INVALID_ARGUMENT' });
+    ).rejects.toMatchObject({ code: 'MALFORMED_FRAME' });
+    await expect(
+      conn.request(Command.SEND_HALF, { group, transactionId: 'batch-y', messages: [wire('MSG-Y-1', 'y')] }, Buffer.from('yextra')),
+    ).rejects.toMatchObject({ code: 'MALFORMED_FRAME' });
     expect(bodies(await consumeAll(broker.endpoints, [topic]))).toEqual(['ok']);
   });
 });

@@ -1,4 +1,4 @@
-import { InvalidArgumentError, TransactionNotFoundError, toWireError } from '../../common/errors.js';
+import { InvalidArgumentError, MalformedFrameError, TransactionNotFoundError, toWireError } from '../../common/errors.js';
 import { validateName } from '../../common/names.js';
 import type {
   BatchOutcome,
@@ -82,16 +82,17 @@ export const sendHalfBatch: Processor = async (ctx, _session, { payload, body })
   const group = validateName('group', d.group);
   const txs = d.txs as unknown[];
   // Each transaction's bodies are the next run of the frame body (its messages' `n`, checked in
-  // detail by recordsFromWire); a total that does not match fails the whole frame.
+  // detail by recordsFromWire); a total that does not match fails the whole frame, as a SEND's
+  // does (MALFORMED_FRAME, from splitBodies).
   const slices: Buffer[] = [];
   let at = 0;
   for (const tx of Array.isArray(txs) ? txs : []) {
     const bytes = claimedBytes((tx as { messages?: unknown } | null)?.messages);
-    if (at + bytes > body.length) throw new InvalidArgumentError(`SEND_HALF_BATCH: the messages claim more body bytes than the frame has (${body.length})`);
+    if (at + bytes > body.length) throw new MalformedFrameError(`SEND_HALF_BATCH: the messages claim more body bytes than the frame has (${body.length})`);
     slices.push(body.subarray(at, at + bytes));
     at += bytes;
   }
-  if (at !== body.length) throw new InvalidArgumentError(`SEND_HALF_BATCH: ${body.length - at} body bytes belong to no message`);
+  if (at !== body.length) throw new MalformedFrameError(`SEND_HALF_BATCH: ${body.length - at} body bytes belong to no message`);
   const reply: SendHalfBatchResponse = { results: await settleEach(txs, 'txs', (tx, i) => prepareOne(ctx, group, tx, slices[i]!)) };
   return { payload: reply };
 };
