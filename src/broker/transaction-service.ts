@@ -62,8 +62,10 @@ export class TransactionService {
       }
       // A retried SEND_HALF (its reply was lost) carries the same message ids: store them once,
       // or the commit would deliver them twice.
-      const known = new Set(existing?.halves.map((h) => h.msgId));
-      records = records.filter((r) => !known.has(r.msgId));
+      if (existing) {
+        const known = new Set(existing.halves.map((h) => h.msgId));
+        records = records.filter((r) => !known.has(r.msgId));
+      }
       if (records.length === 0) return { results: [] };
       for (const r of records) r.properties = { ...r.properties, [TX_ID_PROPERTY]: id, [TX_GROUP_PROPERTY]: group };
       const results = await this.store.append(records);

@@ -1,44 +1,59 @@
-/** A binary min-heap ordered by `key`; O(log n) push and pop. */
+/**
+ * A binary min-heap ordered by `key`; O(log n) push and pop. Keys and values sit in two parallel
+ * arrays, not in an object per entry: the transaction table pushes one entry per transaction, and
+ * each lives for seconds, long enough to be promoted and swept by a major GC.
+ */
 export class MinHeap<T> {
-  private readonly items: { key: number; value: T }[] = [];
+  private readonly keys: number[] = [];
+  private readonly values: T[] = [];
 
   get size(): number {
-    return this.items.length;
+    return this.keys.length;
   }
 
   peekKey(): number | undefined {
-    return this.items[0]?.key;
+    return this.keys[0];
   }
 
   push(key: number, value: T): void {
-    const items = this.items;
-    items.push({ key, value });
-    let i = items.length - 1;
+    const { keys, values } = this;
+    let i = keys.length;
+    keys.push(key);
+    values.push(value);
+    // Sift up: move parents down until the new entry's place is found, then write it once.
     while (i > 0) {
       const parent = (i - 1) >> 1;
-      if (items[parent]!.key <= key) break;
-      [items[i], items[parent]] = [items[parent]!, items[i]!];
+      if (keys[parent]! <= key) break;
+      keys[i] = keys[parent]!;
+      values[i] = values[parent]!;
       i = parent;
     }
+    keys[i] = key;
+    values[i] = value;
   }
 
   pop(): { key: number; value: T } | undefined {
-    const items = this.items;
-    const top = items[0];
-    const last = items.pop();
-    if (top === undefined || last === undefined || items.length === 0) return top;
-    items[0] = last;
+    const { keys, values } = this;
+    if (keys.length === 0) return undefined;
+    const top = { key: keys[0]!, value: values[0]! };
+    const lastKey = keys.pop()!;
+    const lastValue = values.pop()!;
+    const n = keys.length;
+    if (n === 0) return top;
+    // Sift the last entry down from the root.
     let i = 0;
     for (;;) {
       const l = 2 * i + 1;
+      if (l >= n) break;
       const r = l + 1;
-      let m = i;
-      if (l < items.length && items[l]!.key < items[m]!.key) m = l;
-      if (r < items.length && items[r]!.key < items[m]!.key) m = r;
-      if (m === i) break;
-      [items[i], items[m]] = [items[m]!, items[i]!];
+      const m = r < n && keys[r]! < keys[l]! ? r : l;
+      if (keys[m]! >= lastKey) break;
+      keys[i] = keys[m]!;
+      values[i] = values[m]!;
       i = m;
     }
+    keys[i] = lastKey;
+    values[i] = lastValue;
     return top;
   }
 }
