@@ -12,7 +12,7 @@ import type { Logger } from './logger.js';
  * the message as sent. Derived data: the checkpoint hook syncs it, and `rebuild` re-indexes the
  * log past the last checkpoint after a crash.
  *
- * Until version 0.1 this index was in level (sublevel `msgindex`), one entry per id and key:
+ * Earlier brokers kept this index in level (sublevel `msgindex`), one entry per id and key:
  * measured at about a fifth of the broker's send path. `rebuild` moves such entries into the
  * HashIndex once and clears the sublevel.
  */

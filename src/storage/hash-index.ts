@@ -166,10 +166,14 @@ export class HashIndex {
    */
   async lookup(key: string): Promise<number[]> {
     const hash = hashKey(key);
-    const out: number[] = [];
-    for (const first of this.sealed) out.push(...(await sealedMatches(this.dir, first, hash, this.slotCount)).reverse());
-    for (const f of [...this.sealing, this.active]) out.push(...f.matches(hash).reverse());
-    return [...new Set(out)];
+    // Per file newest first; files oldest first. A Set keeps first occurrences in order.
+    const out = new Set<number>();
+    const take = (newestFirst: number[]): void => {
+      for (let i = newestFirst.length - 1; i >= 0; i--) out.add(newestFirst[i]!);
+    };
+    for (const first of this.sealed) take(await sealedMatches(this.dir, first, hash, this.slotCount));
+    for (const f of [...this.sealing, this.active]) take(f.matches(hash));
+    return [...out];
   }
 
   /** Writes what was added since the last flush (no fsync). Flushes run one at a time. */
