@@ -89,16 +89,20 @@ export class MessageIndex {
 
   /** Checkpoint hook: what the checkpoint covers is indexed and durable. */
   async beforeCheckpoint(): Promise<void> {
-    await Promise.allSettled([...this.pending]);
-    clearTimeout(this.timer);
-    this.timer = undefined;
+    await this.settle();
     await this.index.sync();
   }
 
   async close(): Promise<void> {
+    await this.settle();
+    await this.index.close();
+  }
+
+  /** Every registered send's entries added; the timer's flush is left to the sync that follows. */
+  private async settle(): Promise<void> {
     await Promise.allSettled([...this.pending]);
     clearTimeout(this.timer);
-    await this.index.close();
+    this.timer = undefined;
   }
 
   private add(r: { msgId: string; topic: string; keys: string[] }, physicalOffset: number): void {

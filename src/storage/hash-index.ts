@@ -178,7 +178,7 @@ export class HashIndex {
 
   /** Writes what was added since the last flush (no fsync). Flushes run one at a time. */
   flush(): Promise<void> {
-    return this.enqueue(() => this.writeActive(this.active));
+    return this.enqueue(() => writeUnwritten(this.active));
   }
 
   /** Everything added so far is on disk and durable. */
@@ -209,14 +209,6 @@ export class HashIndex {
     return run;
   }
 
-  private async writeActive(f: ActiveFile): Promise<void> {
-    const to = f.count;
-    if (to === f.written) return;
-    const bytes = f.encode(f.written, to);
-    await (await f.handle).write(bytes, 0, bytes.length, f.written * HASH_INDEX_ENTRY_BYTES);
-    f.written = to;
-  }
-
   /** The active file is full: a new one takes the adds while the full one is sealed behind it. */
   private roll(): void {
     const full = this.active;
@@ -224,11 +216,7 @@ export class HashIndex {
     this.sealing.push(full);
     this.active = new ActiveFile(first, open(join(this.dir, offsetFileName(first)), 'w+'), this.capacity, this.slotCount);
     void this.enqueue(async () => {
-      await this.writeActive(full);
-      const handle = await full.handle;
-      await handle.datasync();
-      await writeSlots(this.dir, full.first, full.slots, full.count);
-      await handle.close();
+      await seal(this.dir, full);
       await fsyncDir(this.dir);
       this.sealed.push(full.first);
       this.sealing = this.sealing.filter((f) => f !== full);
@@ -295,15 +283,25 @@ async function ensureSlots(dir: string, first: number, slotCount: number): Promi
     if (!isErrno(err, 'ENOENT')) throw err;
   }
   await rm(`${slotsPath(dir, first)}.tmp`, { force: true });
-  const f = await loadFile(dir, first, undefined, slotCount);
+  await seal(dir, await loadFile(dir, first, undefined, slotCount));
+}
+
+/** Writes the entries added since the last write. */
+async function writeUnwritten(f: ActiveFile): Promise<void> {
+  const to = f.count;
+  if (to === f.written) return;
+  const bytes = f.encode(f.written, to);
+  await (await f.handle).write(bytes, 0, bytes.length, f.written * HASH_INDEX_ENTRY_BYTES);
+  f.written = to;
+}
+
+/** A full file: its entries durable, then its slots file, then the handle closed. */
+async function seal(dir: string, f: ActiveFile): Promise<void> {
   const handle = await f.handle;
   try {
-    if (f.written < f.count) {
-      const bytes = f.encode(0, f.count);
-      await handle.write(bytes, 0, bytes.length, 0);
-    }
+    await writeUnwritten(f);
     await handle.datasync();
-    await writeSlots(dir, first, f.slots, f.count);
+    await writeSlots(dir, f.first, f.slots, f.count);
   } finally {
     await handle.close();
   }
