@@ -5,6 +5,14 @@ import { run } from './program.js';
  * Commands shut their clients down, so the process exits on its own; the unref'd timer is only a
  * safety net should a handle linger, and never delays a clean exit.
  */
+// `halfmq topic list | head` closes our stdout early: that is the reader's choice, not a failure.
+for (const stream of [process.stdout, process.stderr]) {
+  stream.on('error', (err: NodeJS.ErrnoException) => {
+    if (err.code === 'EPIPE') process.exit(process.exitCode ?? 0);
+    throw err;
+  });
+}
+
 const code = await run(process.argv);
 process.exitCode = code;
 setTimeout(() => process.exit(code), 2_000).unref();

@@ -1,5 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { removeDir, runCli, startBrokerProcess, uniqueName } from '../helpers/broker-process.js';
+import { spawn } from 'node:child_process';
+import { BIN, removeDir, runCli, startBrokerProcess, uniqueName } from '../helpers/broker-process.js';
 import type { BrokerProcess } from '../helpers/broker-process.js';
 
 let broker: BrokerProcess;
@@ -20,6 +21,17 @@ describe('halfmq CLI', () => {
     const r = await runCli(['--help']);
     expect(r.code).toBe(0);
     for (const cmd of ['broker', 'topic', 'send', 'consume', 'group']) expect(r.stdout).toContain(cmd);
+  });
+
+  it('ends quietly when the reader of its output goes away (`halfmq ... | head`)', async () => {
+    // The read end closes before the child has even started, so its first write meets EPIPE.
+    const child = spawn(process.execPath, [BIN, 'broker', '--help'], { stdio: ['ignore', 'pipe', 'pipe'] });
+    child.stdout.destroy();
+    let stderr = '';
+    child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
+    const code = await new Promise<number | null>((resolve) => child.on('exit', resolve));
+    expect(stderr).toBe('');
+    expect(code).toBe(0);
   });
 
   it('creates and lists topics, as text and JSON', async () => {
