@@ -27,7 +27,8 @@ export interface Transaction {
   halves: Half[];
 }
 
-const RECENT_LIMIT = 50_000;
+/** resolved transactions kept in memory (oldest out first) */
+export const RECENT_LIMIT = 50_000;
 
 /**
  * Transaction state, in memory while it matters and in level for what outlives a checkpoint.
@@ -54,6 +55,13 @@ export class TransactionTable {
   private readonly open = new Map<string, Transaction>();
   /** resolved recently: duplicates and conflicts are answered without a level read */
   private readonly recent = new Map<string, Transaction>();
+  /**
+   * `recent`'s ids oldest first, from `recentHead`. Trimming walks this array, not the map: a map
+   * iterator starts at the deleted slots of evicted entries and skips them one by one until V8
+   * rehashes, which cost 18 µs per resolution at a full table (the largest item on the tx path).
+   */
+  private recentOrder: string[] = [];
+  private recentHead = 0;
   private readonly due = new MinHeap<string>();
   private readonly dirty = new Set<string>();
   /** ids whose `tx-open` entry is in level: only those need a delete when they resolve */
@@ -98,6 +106,7 @@ export class TransactionTable {
       if (tx.state === 'PREPARED') this.due.push(tx.nextCheckAt, tx.id);
     } else {
       this.open.delete(tx.id);
+      if (!this.recent.has(tx.id)) this.recentOrder.push(tx.id);
       this.recent.set(tx.id, tx);
       this.trimRecent();
     }
@@ -205,10 +214,17 @@ export class TransactionTable {
   }
 
   private trimRecent(): void {
-    for (const id of this.recent.keys()) {
-      if (this.recent.size <= RECENT_LIMIT) break;
+    const order = this.recentOrder;
+    while (this.recent.size > RECENT_LIMIT && this.recentHead < order.length) {
+      const id = order[this.recentHead]!;
       if (this.dirty.has(id)) break; // its level write (if it needs one) is not done yet
       this.recent.delete(id);
+      this.recentHead++;
+    }
+    // Drop the evicted ids now and then, not on every resolution.
+    if (this.recentHead > 4096 && this.recentHead * 2 > order.length) {
+      this.recentOrder = order.slice(this.recentHead);
+      this.recentHead = 0;
     }
   }
 }

@@ -5,7 +5,8 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { TransactionConflictError, TransactionNotFoundError } from '../../../src/common/errors.js';
 import { TransactionService } from '../../../src/broker/transaction-service.js';
 import { transition } from '../../../src/broker/transaction-state.js';
-import { TransactionTable } from '../../../src/broker/transaction-table.js';
+import { RECENT_LIMIT, TransactionTable } from '../../../src/broker/transaction-table.js';
+import type { Transaction } from '../../../src/broker/transaction-table.js';
 import { MessageStore, MetadataStore, RecordType } from '../../../src/storage/index.js';
 import type { RecordInput } from '../../../src/storage/index.js';
 
@@ -129,5 +130,26 @@ describe('TransactionService on a real store', () => {
     service.recordCheck(due[0]!, now + 1_500);
     expect(table.takeDue(now + 2_000, 10)).toEqual([]);
     expect(table.takeDue(now + 6_000, 10).map((t) => t.id).sort()).toEqual(['a', 'b']);
+  });
+
+  it('keeps the newest resolved transactions in memory, oldest out first, none before its level write', async () => {
+    const { table } = await open();
+    const resolved = (i: number): Transaction => ({ id: `t${i}`, group: 'pg', state: 'COMMITTED', createdAt: i, checkTimes: 0, nextCheckAt: 0, halves: [] });
+    const extra = 10;
+    for (let i = 0; i < RECENT_LIMIT + extra; i++) table.save(resolved(i));
+    // Not yet through a sync: nothing may be dropped, or a level write it needs would be lost.
+    expect(table.peek('t0')).toBeDefined();
+    await table.sync();
+    table.save(resolved(RECENT_LIMIT + extra));
+    expect(table.peek('t0')).toBeUndefined();
+    expect(table.peek(`t${extra}`)).toBeUndefined();
+    expect(table.peek(`t${extra + 1}`)?.state).toBe('COMMITTED');
+    expect(table.peek(`t${RECENT_LIMIT + extra}`)?.state).toBe('COMMITTED');
+    // Saving a known one again (a replay) neither duplicates nor reorders it.
+    table.save(resolved(extra + 1));
+    await table.sync();
+    table.save(resolved(RECENT_LIMIT + extra + 1));
+    expect(table.peek(`t${extra + 1}`)).toBeUndefined();
+    expect(table.peek(`t${extra + 2}`)).toBeDefined();
   });
 });
