@@ -225,7 +225,7 @@ export class MessageStore {
    * Resolves once that record is durable and the entries are dispatched. The caller is responsible
    * for releasing a held record once (the broker's transaction and timer state machines do that).
    */
-  async release(targets: ReleaseTarget[], meta: { topic: string; msgId: string; properties?: Record<string, string> }): Promise<ReleaseResult> {
+  async release(targets: ReleaseTarget[], meta: { topic: string; msgId: string; keys?: string[]; properties?: Record<string, string> }): Promise<ReleaseResult> {
     this.assertOpen('release');
     const assigned = new Map<string, number>();
     const pointers: ReleasePointer[] = targets.map((t) => {
@@ -239,7 +239,7 @@ export class MessageStore {
       topic: meta.topic,
       queueId: 0,
       msgId: meta.msgId,
-      keys: [],
+      keys: meta.keys ?? [],
       properties: meta.properties ?? {},
       body: encodeReleaseBody(pointers),
       bornTimestamp: Date.now(),

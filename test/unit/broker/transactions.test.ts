@@ -95,6 +95,25 @@ describe('TransactionService on a real store', () => {
     expect((await first.store.readQueue('orders', 0, 0, 10)).records.map((r) => r.body.toString()).sort()).toEqual(['c', 'open']);
   });
 
+  it('commits of one tick share one RELEASE record, and a rebuild from the log commits each of them', async () => {
+    const first = await open();
+    const ids = ['b1', 'b2', 'b3'];
+    for (const id of ids) await first.service.prepare(id, 'pg', [half(`${id}-m`, id)], 0);
+    await first.service.prepare('other', 'pg', [half('other-m', 'other')], 0);
+    const before = first.store.stats;
+    const ended = await Promise.all([...ids.map((id) => first.service.end(id, 'COMMIT', 'producer')), first.service.end('other', 'COMMIT', 'check')]);
+    expect(ended.every((e) => e.changed)).toBe(true);
+    // One record for the producer's three commits, one for the check-back's.
+    expect(first.store.stats.records - before.records).toBe(2);
+    expect((await first.store.readQueue('orders', 0, 0, 10)).records.map((r) => r.body.toString()).sort()).toEqual(['b1', 'b2', 'b3', 'other']);
+    const table = new TransactionTable(first.metadata);
+    const service = new TransactionService({ store: first.store, table, log: () => undefined, timings: { timeoutMs: 1000, checkIntervalMs: 1000, checkMax: 3 } });
+    await service.rebuild(0);
+    for (const id of ids) expect(await table.get(id)).toMatchObject({ state: 'COMMITTED', resolvedBy: 'producer' });
+    expect(await table.get('other')).toMatchObject({ state: 'COMMITTED', resolvedBy: 'check' });
+    expect(table.openCount).toBe(0);
+  });
+
   it('level holds only transactions open at a sync (then their resolution); short-lived ones never touch it', async () => {
     const { table, service, metadata } = await open();
     const persisted = async (): Promise<Record<string, string>> => {
