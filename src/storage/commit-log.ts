@@ -1,6 +1,7 @@
 import { mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import { CorruptDataError, InvalidArgumentError, StorageError } from '../common/errors.js';
+import { BlockCache } from './block-cache.js';
 import { listOffsetFiles, fsyncDir } from './fs-util.js';
 import { decodeRecord, MIN_RECORD_SIZE, readU64, STORE_TIMESTAMP_AT } from './record-codec.js';
 import { Segment, type SegmentFileOptions } from './segment.js';
@@ -31,6 +32,8 @@ export interface ReadGroup {
   position: number;
   length: number;
   locations: RecordLocation[];
+  /** The immutable READ_BLOCK-aligned block (position and length in the segment) that holds all of them. */
+  block?: { position: number; length: number };
 }
 
 interface Placement {
@@ -48,8 +51,16 @@ interface WriteRequest<T> {
 
 const EMPTY_BUFFER = Buffer.alloc(0);
 
-/** Reads of records close together are merged into one read of at most this many bytes. */
-export const MAX_COALESCED_READ = 1024 * 1024;
+/**
+ * Queue reads are planned per aligned block of this many bytes: the records of one block are one
+ * read. A block wholly written is read whole and kept in a small cache (see BlockCache), so the
+ * other queues whose records lie in it read it from memory.
+ */
+export const READ_BLOCK = 1024 * 1024;
+/** Blocks the read cache keeps (32 MiB). */
+const READ_CACHE_BLOCKS = 32;
+/** A block is read whole (and cached) for a group that needs at least 1/this of it. */
+const SPARSE_READ_RATIO = 16;
 const FIRST_READ = 4096;
 
 /**
@@ -82,6 +93,7 @@ export class CommitLog<T> {
   private recentBuffers: Buffer[] = [];
   private recentHead = 0;
   private recentBytes = 0;
+  private readonly blocks = new BlockCache(READ_CACHE_BLOCKS);
 
   private readonly fileOptions: SegmentFileOptions;
 
@@ -243,6 +255,7 @@ export class CommitLog<T> {
   }
 
   private forgetRecent(): void {
+    this.blocks.clear();
     this.recentOffsets = [];
     this.recentBuffers = [];
     this.recentHead = 0;
@@ -402,24 +415,32 @@ export class CommitLog<T> {
     return readU64(header, 0);
   }
 
-  /** Groups locations (ascending) into reads of at most MAX_COALESCED_READ bytes each. */
+  /**
+   * Groups locations (ascending) by the READ_BLOCK-aligned block of their segment they lie in; a
+   * record across a block edge is a group of its own.
+   */
   planReads(locations: RecordLocation[]): ReadGroup[] {
     const groups: ReadGroup[] = [];
     let current: ReadGroup | undefined;
+    let joinable = 0; // the log offset a record must end by to join `current`
     for (const loc of locations) {
       const end = loc.offset + loc.size;
-      if (
-        current !== undefined &&
-        loc.offset >= current.segment.start + current.position &&
-        end <= current.segment.start + current.segment.written &&
-        end - (current.segment.start + current.position) <= MAX_COALESCED_READ
-      ) {
+      if (current !== undefined && loc.offset >= current.segment.start + current.position && end <= joinable) {
         current.length = Math.max(current.length, end - (current.segment.start + current.position));
         current.locations.push(loc);
         continue;
       }
       const { segment, position } = this.locate(loc.offset, loc.size);
+      const blockStart = position - (position % READ_BLOCK);
+      joinable = segment.start + Math.min(blockStart + READ_BLOCK, segment.written);
       current = { segment, position, length: loc.size, locations: [loc] };
+      if (end > joinable) {
+        joinable = 0; // across the block edge: alone, read exactly
+      } else if (blockStart + READ_BLOCK <= segment.written) {
+        // Wholly written, so it can no longer change and may be cached. A part block (the tail's,
+        // or a segment's last) is read exactly: more may still be written into it.
+        current.block = { position: blockStart, length: READ_BLOCK };
+      }
       groups.push(current);
     }
     return groups;
@@ -433,8 +454,7 @@ export class CommitLog<T> {
       cached.push(record);
     }
     if (cached.length === group.locations.length) return cached;
-    const buf = await group.segment.read(group.position, group.length);
-    const base = group.segment.start + group.position;
+    const { buf, base } = await this.readSpan(group);
     // Bodies stay views into the group's read buffer: queue reads serve pulls, which copy them
     // into the reply at once (a copy here was a second one per message).
     return group.locations.map((loc) => {
@@ -446,6 +466,20 @@ export class CommitLog<T> {
       }
       return decodeRecord(buf, loc.offset, at);
     });
+  }
+
+  /** The group's bytes: its block from the cache (or read whole), or just its range when sparse. */
+  private async readSpan(group: ReadGroup): Promise<{ buf: Buffer; base: number }> {
+    const { segment, block } = group;
+    if (block !== undefined) {
+      const start = segment.start + block.position;
+      let needed = 0;
+      for (const loc of group.locations) needed += loc.size;
+      if (this.blocks.has(start) || needed * SPARSE_READ_RATIO >= block.length) {
+        return { buf: await this.blocks.get(start, () => segment.read(block.position, block.length)), base: start };
+      }
+    }
+    return { buf: await segment.read(group.position, group.length), base: segment.start + group.position };
   }
 
   async readRecords(locations: RecordLocation[]): Promise<StoredRecord[]> {

@@ -1,5 +1,5 @@
-import { afterEach, describe, expect, it } from 'vitest';
-import { CommitLog, MAX_COALESCED_READ } from '../../../src/storage/commit-log.js';
+import { afterEach, describe, expect, it, vi } from 'vitest';
+import { CommitLog, READ_BLOCK } from '../../../src/storage/commit-log.js';
 import { encodeRecord } from '../../../src/storage/record-codec.js';
 import { rec, tempDirs } from './helpers.js';
 
@@ -32,7 +32,7 @@ describe('CommitLog', () => {
     const bigLocs = bigAppend.offsets.map((offset, i) => ({ offset, size: big[i].length }));
     const bigGroups = log.planReads(bigLocs);
     expect(bigGroups.length).toBeGreaterThan(1);
-    expect(bigGroups.every((g) => g.length <= MAX_COALESCED_READ)).toBe(true);
+    expect(bigGroups.every((g) => g.length <= READ_BLOCK)).toBe(true);
     expect((await log.readRecords(bigLocs)).map((r) => r.body.length)).toEqual([614400, 614400, 614400]);
     await log.close();
   });
@@ -52,6 +52,52 @@ describe('CommitLog', () => {
     const mixed = log.planReads(placed.map((offset) => ({ offset, size: s })));
     expect(mixed.map((g) => g.locations.length)).toEqual([2, 2, 1]);
     expect((await log.readAt(placed[3])).size).toBe(s);
+    await log.close();
+  });
+
+  it('reads a wholly written block once for the records of every queue in it, and never caches a block still being written', async () => {
+    const { log } = await openLog(64 * 1024 * 1024);
+    const queues = 8;
+    // Interleaved like the queues of one topic: record i belongs to queue i % 8.
+    const records = Array.from({ length: 1500 }, (_, i) => encodeRecord(rec({ text: `r${i}`.padEnd(1000, '.') }), i, 1));
+    const first = log.append(records, (o) => o);
+    await first.durable;
+    expect(first.offsets.at(-1)! + records.at(-1)!.length).toBeGreaterThan(READ_BLOCK); // block 0 is full, block 1 is not
+    const locs = first.offsets.map((offset, i) => ({ offset, size: records[i]!.length }));
+    const read = vi.spyOn(log.segmentList[0]!, 'read');
+    const inBlock0 = (i: number): boolean => locs[i]!.offset + locs[i]!.size <= READ_BLOCK;
+    for (let q = 0; q < queues; q++) {
+      const mine = locs.filter((_, i) => i % queues === q && inBlock0(i));
+      const got = await log.readRecords(mine);
+      expect(got.map((r) => r.body.toString().replace(/\.+$/, ''))).toEqual(mine.map((l) => `r${locs.indexOf(l)}`));
+    }
+    // Eight queues' reads of block 0: one read of the block.
+    expect(read.mock.calls.filter(([, length]) => length === READ_BLOCK)).toHaveLength(1);
+    expect(read).toHaveBeenCalledTimes(1);
+
+    // The part block at the tail is read exactly (all of it here, far from sparse), so what is
+    // appended into it later is seen.
+    const tailLoc = locs.at(-1)!;
+    const block1 = locs.filter((_, i) => !inBlock0(i) && locs[i]!.offset >= READ_BLOCK);
+    expect((await log.readRecords(block1)).at(-1)!.body.toString()).toMatch(/^r1499/);
+    const more = encodeRecord(rec({ text: 'later' }), 1500, 1);
+    const second = log.append([more], (o) => o);
+    await second.durable;
+    const both = await log.readRecords([tailLoc, { offset: second.offsets[0]!, size: more.length }]);
+    expect(both.map((r) => r.body.toString().slice(0, 5))).toEqual(['r1499', 'later']);
+    await log.close();
+  });
+
+  it('reads a sparse group exactly instead of its whole block', async () => {
+    const { log } = await openLog(64 * 1024 * 1024);
+    const records = Array.from({ length: 1200 }, (_, i) => encodeRecord(rec({ text: `s${i}`.padEnd(1000, '.') }), i, 1));
+    const { offsets, durable } = log.append(records, (o) => o);
+    await durable;
+    const read = vi.spyOn(log.segmentList[0]!, 'read');
+    // Two records of block 0, far apart: far less than 1/16 of it.
+    const two = [0, 500].map((i) => ({ offset: offsets[i]!, size: records[i]!.length }));
+    expect((await log.readRecords(two)).map((r) => r.body.toString().slice(0, 4))).toEqual(['s0..', 's500']);
+    expect(read.mock.calls.every(([, length]) => (length as number) < READ_BLOCK)).toBe(true);
     await log.close();
   });
 });
