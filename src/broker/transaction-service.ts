@@ -217,8 +217,9 @@ export class TransactionService {
   }
 
   private async locked<T>(id: string, work: () => Promise<T>): Promise<T> {
-    const before = this.locks.get(id) ?? Promise.resolve();
-    const run = before.then(work, work);
+    const before = this.locks.get(id);
+    // Nearly always nobody holds it: start at once rather than a microtask later.
+    const run = before === undefined ? work() : before.then(work, work);
     const tail = run.catch(() => undefined);
     this.locks.set(id, tail);
     try {

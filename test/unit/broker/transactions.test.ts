@@ -151,23 +151,30 @@ describe('TransactionService on a real store', () => {
     expect(table.takeDue(now + 6_000, 10).map((t) => t.id).sort()).toEqual(['a', 'b']);
   });
 
-  it('keeps the newest resolved transactions in memory, oldest out first, none before its level write', async () => {
-    const { table } = await open();
-    const resolved = (i: number): Transaction => ({ id: `t${i}`, group: 'pg', state: 'COMMITTED', createdAt: i, checkTimes: 0, nextCheckAt: 0, halves: [] });
+  it('keeps the newest resolved transactions in memory, oldest out first, none whose resolution level still needs', async () => {
+    const { table, metadata } = await open();
+    const tx = (i: number | string, state: Transaction['state']): Transaction => ({ id: `t${i}`, group: 'pg', state, createdAt: 0, checkTimes: 0, nextCheckAt: 0, halves: [] });
+    // 'tlate' was open when a sync passed, so level holds it as open: its resolution must reach level.
+    table.save(tx('late', 'PREPARED'));
+    await table.sync();
+    table.save(tx('late', 'COMMITTED'));
     const extra = 10;
-    for (let i = 0; i < RECENT_LIMIT + extra; i++) table.save(resolved(i));
-    // Not yet through a sync: nothing may be dropped, or a level write it needs would be lost.
+    for (let i = 0; i < RECENT_LIMIT + extra; i++) table.save(tx(i, 'COMMITTED'));
+    // Nothing may be dropped past 'tlate' until its resolution is written.
+    expect(table.peek('tlate')?.state).toBe('COMMITTED');
     expect(table.peek('t0')).toBeDefined();
     await table.sync();
-    table.save(resolved(RECENT_LIMIT + extra));
-    expect(table.peek('t0')).toBeUndefined();
+    const persisted: Record<string, string> = {};
+    for await (const t of metadata.sublevel<Transaction>('tx').values()) persisted[t.id] = t.state;
+    expect(persisted).toEqual({ tlate: 'COMMITTED' });
+    table.save(tx(RECENT_LIMIT + extra, 'COMMITTED'));
+    expect(table.peek('tlate')).toBeUndefined();
     expect(table.peek(`t${extra}`)).toBeUndefined();
     expect(table.peek(`t${extra + 1}`)?.state).toBe('COMMITTED');
     expect(table.peek(`t${RECENT_LIMIT + extra}`)?.state).toBe('COMMITTED');
     // Saving a known one again (a replay) neither duplicates nor reorders it.
-    table.save(resolved(extra + 1));
-    await table.sync();
-    table.save(resolved(RECENT_LIMIT + extra + 1));
+    table.save(tx(extra + 1, 'COMMITTED'));
+    table.save(tx(RECENT_LIMIT + extra + 1, 'COMMITTED'));
     expect(table.peek(`t${extra + 1}`)).toBeUndefined();
     expect(table.peek(`t${extra + 2}`)).toBeDefined();
   });
