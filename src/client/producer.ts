@@ -168,22 +168,31 @@ export class Producer {
   }
 
   private async sendChunk(chunk: EncodedMessage[]): Promise<SendResult[]> {
-    const request: SendRequest = { messages: chunk.map((e) => e.wire) };
+    const request: SendRequest = { messages: chunk.map((e) => e.wire), cr: true };
     // The same request (same ids) is resent on retriable errors: duplicates are possible by design.
     const reply = await this.connection.request<SendResponse>(Command.SEND, request, packBodies(chunk.map((e) => e.body)), {
       retries: this.sendRetries,
       ...(this.sendTimeoutMs !== undefined ? { timeoutMs: this.sendTimeoutMs } : {}),
     });
-    const results = reply.payload.results;
-    if (!Array.isArray(results) || results.length !== chunk.length) {
-      throw new InternalError(`broker answered a send of ${chunk.length} messages with ${Array.isArray(results) ? results.length : 'no'} results`);
-    }
-    return results.map(toSendResult);
+    return sendResults(reply.payload, chunk);
   }
 
   private assertOpen(): void {
     if (this.currentState === 'closed') throw new IllegalStateError('producer was shut down');
   }
+}
+
+/** A SEND reply's results in request order: compact (`q`, `o`), or a map each from an older broker. */
+function sendResults(reply: SendResponse, chunk: EncodedMessage[]): SendResult[] {
+  const { q, o, results } = reply;
+  if (Array.isArray(q) && Array.isArray(o) && q.length === chunk.length && o.length === chunk.length) {
+    return chunk.map((e, i) => ({ msgId: e.wire.id, topic: e.wire.t, queueId: q[i]!, queueOffset: o[i]! }));
+  }
+  if (!Array.isArray(results) || results.length !== chunk.length) {
+    const got = Array.isArray(q) ? q.length : Array.isArray(results) ? results.length : 'no';
+    throw new InternalError(`broker answered a send of ${chunk.length} messages with ${got} results`);
+  }
+  return results.map(toSendResult);
 }
 
 /** Splits encoded messages into groups whose bodies and header entries fit one frame. */

@@ -114,10 +114,20 @@ export interface WireOutgoingMessage {
 
 export interface SendRequest {
   messages: WireOutgoingMessage[];
+  /**
+   * Compact results: answer with `q` and `o` (the sender knows each message's id and topic)
+   * instead of a map per message. Brokers before it ignore it and answer with `results`.
+   */
+  cr?: boolean;
 }
 
 export interface SendResponse {
-  results: { msgId: string; topic: string; queueId: number; queueOffset: number }[];
+  /** one per message, when the request did not ask for compact results */
+  results?: { msgId: string; topic: string; queueId: number; queueOffset: number }[];
+  /** compact results: queue id of each message, in request order */
+  q?: number[];
+  /** compact results: queue offset of each message, in request order */
+  o?: number[];
 }
 
 export type StartFrom = 'earliest' | 'latest' | number;

@@ -1,6 +1,9 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Admin, MessageTooLargeError, Producer, PushConsumer, SimpleConsumer, TopicNotFoundError } from '../../src/index.js';
 import type { ReceivedMessage } from '../../src/index.js';
+import { Connection } from '../../src/client/connection.js';
+import { Command } from '../../src/protocol/commands.js';
+import type { SendResponse } from '../../src/protocol/commands.js';
 import { removeDir, startBrokerProcess, uniqueName, waitFor } from '../helpers/broker-process.js';
 import type { BrokerProcess } from '../helpers/broker-process.js';
 
@@ -76,6 +79,33 @@ describe('SDK round trip against a broker process', () => {
     expect(results.map((r) => r.queueOffset)).toEqual(Array.from({ length: 50 }, (_, i) => i));
     const got = await drain(broker.endpoints, uniqueName('g'), topic, 50);
     expect(got.map((m) => m.body.toString())).toEqual(Array.from({ length: 50 }, (_, i) => `b-${i}`));
+  });
+
+  it('answers SEND with compact results when asked, and with a map per message otherwise (older clients)', async () => {
+    const topic = uniqueName('rt-reply');
+    const conn = new Connection({ endpoints: broker.endpoints });
+    await conn.connect();
+    try {
+      const messages = [
+        { t: topic, id: 'REPLY-1', n: 1, b: Date.now() },
+        { t: topic, id: 'REPLY-2', n: 1, b: Date.now() },
+      ];
+      const compact = await conn.request<SendResponse>(Command.SEND, { messages, cr: true }, Buffer.from('ab'));
+      expect(compact.payload.results).toBeUndefined();
+      expect(compact.payload.q).toHaveLength(2);
+      expect(compact.payload.o).toHaveLength(2);
+      const full = await conn.request<SendResponse>(Command.SEND, { messages: messages.map((m) => ({ ...m, id: `${m.id}-again` })) }, Buffer.from('cd'));
+      expect(full.payload.q).toBeUndefined();
+      expect(full.payload.results!.map((r) => r.msgId)).toEqual(['REPLY-1-again', 'REPLY-2-again']);
+      // The same queues got the next offsets, whichever form reported them.
+      for (let i = 0; i < 2; i++) {
+        const r = full.payload.results![i]!;
+        const sameQueue = compact.payload.q!.indexOf(r.queueId);
+        if (sameQueue >= 0) expect(r.queueOffset).toBeGreaterThan(compact.payload.o![sameQueue]!);
+      }
+    } finally {
+      await conn.close();
+    }
   });
 
   it('routes the same sharding key to the same queue every time', async () => {

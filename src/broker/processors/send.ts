@@ -15,19 +15,18 @@ const MAX_BATCH = 10_000;
  * write, one fsync wait, and the reply only after they are durable per flush mode.
  */
 export const send: Processor = async (ctx, _session, { payload, body }) => {
-  const records = await recordsFromWire(ctx, asObject(payload, 'SEND payload').messages, body, RecordType.NORMAL);
+  const d = asObject(payload, 'SEND payload');
+  const records = await recordsFromWire(ctx, d.messages, body, RecordType.NORMAL);
   // Delayed messages go through the timer service, which indexes them once stored.
   const appending = records.some(isDelayed) ? ctx.timers.append(records) : ctx.store.append(records);
   ctx.lookup.indexWhenStored(records, appending);
   const results = await appending;
-  const reply: SendResponse = {
-    results: results.map((r, i) => ({
-      msgId: records[i]!.msgId,
-      topic: records[i]!.topic,
-      queueId: records[i]!.queueId,
-      queueOffset: r.queueOffset,
-    })),
-  };
+  // Compact: two number arrays instead of a map per message, which was 9% of the broker's time
+  // on the produce path (msgpack of the ids and topics the sender already knows).
+  const reply: SendResponse =
+    d.cr === true
+      ? { q: records.map((r) => r.queueId), o: results.map((r) => r.queueOffset) }
+      : { results: results.map((r, i) => ({ msgId: records[i]!.msgId, topic: records[i]!.topic, queueId: records[i]!.queueId, queueOffset: r.queueOffset })) };
   return { payload: reply };
 };
 
