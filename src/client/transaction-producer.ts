@@ -185,11 +185,11 @@ export class TransactionProducer {
   private async sendHalfRequest(entries: HalfEntry[]): Promise<Settled<SendHalfResponse>[]> {
     // Safe to resend: a half joins its transaction by id, and the same ids are sent again.
     if (entries.length === 1) {
-      const request: SendHalfRequest = { ...entries[0]!.request, group: this.group };
+      const request: SendHalfRequest = { ...entries[0]!.request, group: this.group, cr: true };
       const reply = await this.connection.request<SendHalfResponse>(Command.SEND_HALF, request, packBodies(entries[0]!.bodies), { retries: 2 });
       return [{ ok: true, value: reply.payload }];
     }
-    const request: SendHalfBatchRequest = { group: this.group, txs: entries.map((e) => e.request) };
+    const request: SendHalfBatchRequest = { group: this.group, txs: entries.map((e) => e.request), cr: true };
     const reply = await this.connection.request<SendHalfBatchResponse>(Command.SEND_HALF_BATCH, request, packBodies(entries.flatMap((e) => e.bodies)), { retries: 2 });
     return settledFromBatch(reply.payload.results, entries.length);
   }

@@ -35,10 +35,13 @@ export interface SendHalfRequest {
   messages: WireOutgoingMessage[];
   /** no check before this long after the first half (on top of the broker's transaction timeout) */
   checkImmunityMs?: number;
+  /** Compact: answer `{}`, no result per message (the sender knows its ids; a half has no offset yet). */
+  cr?: boolean;
 }
 
 export interface SendHalfResponse {
-  results: { msgId: string; topic: string; queueId: number; queueOffset: number }[];
+  /** one per message, unless the request asked for a compact answer */
+  results?: { msgId: string; topic: string; queueId: number; queueOffset: number }[];
 }
 
 export interface EndTransactionRequest {
@@ -55,7 +58,9 @@ export interface EndTransactionResponse {
 
 export interface SendHalfBatchRequest {
   group: string;
-  txs: Omit<SendHalfRequest, 'group'>[];
+  txs: Omit<SendHalfRequest, 'group' | 'cr'>[];
+  /** compact answers for every transaction (see SendHalfRequest.cr) */
+  cr?: boolean;
 }
 
 /** One entry per transaction of the request: its results, or why it failed. */

@@ -244,6 +244,14 @@ describe('transactional messages', () => {
     );
     expect(halves.payload.results[0]).toMatchObject({ results: [{ msgId: 'MSG-OK-1', topic }] });
     expect(halves.payload.results[1]).toMatchObject({ e: { code: 'INVALID_ARGUMENT' } });
+    // Asked for compact answers (as the SDK does): an empty map per stored transaction.
+    const compact = await conn.request<SendHalfBatchResponse>(
+      Command.SEND_HALF_BATCH,
+      { group, cr: true, txs: [{ transactionId: 'batch-compact', messages: [wire('MSG-C-1', 'c')] }, { transactionId: 'bad id 2', messages: [wire('MSG-C-2', 'd')] }] },
+      Buffer.from('cd'),
+    );
+    expect(compact.payload.results[0]).toEqual({});
+    expect(compact.payload.results[1]).toMatchObject({ e: { code: 'INVALID_ARGUMENT' } });
 
     const ends = await conn.request<EndTransactionBatchResponse>(Command.END_TRANSACTION_BATCH, {
       ends: [

@@ -26,12 +26,13 @@ function transactionId(d: Record<string, unknown>): string {
 }
 
 /** Stores one transaction's halves: `d` is a SEND_HALF payload (or one entry of a batch). */
-async function prepareOne(ctx: BrokerContext, group: string, d: Record<string, unknown>, body: Buffer): Promise<SendHalfResponse> {
+async function prepareOne(ctx: BrokerContext, group: string, d: Record<string, unknown>, body: Buffer, compact: boolean): Promise<SendHalfResponse> {
   const id = transactionId(d);
   const immunity = optInt(d, 'checkImmunityMs', 0, MAX_IMMUNITY_MS, 0);
   const records = await recordsFromWire(ctx, d.messages, body, RecordType.PREPARED);
   await ctx.transactions.prepare(id, group, records, immunity);
   ctx.checker.poke();
+  if (compact) return {};
   // queueOffset -1: a half has no place in its queue until the commit gives it one.
   return { results: records.map((r) => ({ msgId: r.msgId, topic: r.topic, queueId: r.queueId, queueOffset: -1 })) };
 }
@@ -72,7 +73,7 @@ function settleEach<T>(entries: unknown[], label: string, run: (d: Record<string
 /** SEND_HALF: half messages, stored durably and invisible until the transaction commits. */
 export const sendHalf: Processor = async (ctx, _session, { payload, body }) => {
   const d = asObject(payload, 'SEND_HALF payload');
-  const reply: SendHalfResponse = await prepareOne(ctx, validateName('group', d.group), d, body);
+  const reply: SendHalfResponse = await prepareOne(ctx, validateName('group', d.group), d, body, d.cr === true);
   return { payload: reply };
 };
 
@@ -93,7 +94,8 @@ export const sendHalfBatch: Processor = async (ctx, _session, { payload, body })
     at += bytes;
   }
   if (at !== body.length) throw new MalformedFrameError(`SEND_HALF_BATCH: ${body.length - at} body bytes belong to no message`);
-  const reply: SendHalfBatchResponse = { results: await settleEach(txs, 'txs', (tx, i) => prepareOne(ctx, group, tx, slices[i]!)) };
+  const compact = d.cr === true;
+  const reply: SendHalfBatchResponse = { results: await settleEach(txs, 'txs', (tx, i) => prepareOne(ctx, group, tx, slices[i]!, compact)) };
   return { payload: reply };
 };
 
