@@ -19,7 +19,7 @@ export function benchCommand(io: CliIo): Command {
     .argument('<scenario>', SCENARIOS.join(' | '))
     .option('--server <host:port>', 'benchmark this broker (its own flush setting applies)')
     .option('--embedded', 'start a broker process on 127.0.0.1 in a temporary directory (the default without --server)')
-    .option('--messages <n>', 'messages (transactions for tx/check) in the measured phase; default 100000, tx 20000, check 10000')
+    .option('--messages <n>', 'messages (transactions for tx/check) in the measured phase; default 100000, check 10000')
     .option('--size <bytes>', 'message body size, e.g. 1024 or 4KiB (default 1024)')
     .option('--concurrency <n>', 'requests in flight (default 256; consume: pulls in flight, default 4)')
     .option('--batch <n>', 'messages per send request (default 1; consume: most messages per pull, default 256)')
