@@ -3,7 +3,8 @@ import { join } from 'node:path';
 import { CorruptDataError, InvalidArgumentError, StorageError } from '../common/errors.js';
 import { BlockCache } from './block-cache.js';
 import { listOffsetFiles, fsyncDir } from './fs-util.js';
-import { decodeRecord, MIN_RECORD_SIZE, readU64, STORE_TIMESTAMP_AT } from './record-codec.js';
+import { decodeRecord, MIN_RECORD_SIZE, STORE_TIMESTAMP_AT } from './record-codec.js';
+import { u64 } from './le.js';
 import { Segment, type SegmentFileOptions } from './segment.js';
 import type { StoreStats, StoredRecord } from './types.js';
 
@@ -412,7 +413,7 @@ export class CommitLog<T> {
   async readStoreTimestamp(offset: number): Promise<number> {
     const { segment, position } = this.locate(offset, MIN_RECORD_SIZE);
     const header = await segment.read(position + STORE_TIMESTAMP_AT, 8);
-    return readU64(header, 0);
+    return u64(header, 0);
   }
 
   /**

@@ -3,7 +3,7 @@ import { mkdir, open, stat, truncate, unlink, type FileHandle } from 'node:fs/pr
 import { dirname, join } from 'node:path';
 import { CorruptDataError } from '../common/errors.js';
 import { fsyncDir, listOffsetFiles, offsetFileName } from './fs-util.js';
-import { readU64 } from './record-codec.js';
+import { putU32, u64 } from './le.js';
 
 /**
  * Consume queue of one topic/queue: fixed 20-byte entries, little-endian.
@@ -96,11 +96,11 @@ export class ConsumeQueue {
       this.pending = grown;
     }
     const buf = this.pending;
-    buf.writeUInt32LE(physicalOffset >>> 0, used);
-    buf.writeUInt32LE(Math.floor(physicalOffset / 0x1_0000_0000), used + 4);
-    buf.writeUInt32LE(size, used + 8);
-    buf.writeUInt32LE(tagHash >>> 0, used + 12);
-    buf.writeUInt32LE(0, used + 16);
+    putU32(buf, used, physicalOffset >>> 0);
+    putU32(buf, used + 4, Math.floor(physicalOffset / 0x1_0000_0000));
+    putU32(buf, used + 8, size);
+    putU32(buf, used + 12, tagHash >>> 0);
+    putU32(buf, used + 16, 0);
     this.maxOffset++;
     return 'added';
   }
@@ -231,7 +231,7 @@ async function scanBack(path: string, count: number, trimAt: number): Promise<nu
       await handle.read(buf, 0, buf.length, start * CQ_ENTRY_SIZE);
       for (let i = end - start - 1; i >= 0; i--) {
         const at = i * CQ_ENTRY_SIZE;
-        if (buf.readUInt32LE(at + 8) !== 0 && readU64(buf, at) < trimAt) return start + i + 1;
+        if (buf.readUInt32LE(at + 8) !== 0 && u64(buf, at) < trimAt) return start + i + 1;
       }
       end = start;
     }

@@ -7,7 +7,8 @@ import { CommitLog, commitLogDir, type RecordLocation } from './commit-log.js';
 import { CQ_ENTRY_SIZE, CQ_TAG_HASH_AT } from './consume-queue.js';
 import { queueKey, type ConsumeQueueSet } from './consume-queue-set.js';
 import type { DispatchItem, Dispatcher } from './dispatcher.js';
-import { decodeDispatchInfo, decodeRecord, encodeRecord, readU64, validateRecordInput } from './record-codec.js';
+import { decodeDispatchInfo, decodeRecord, encodeRecord, validateRecordInput } from './record-codec.js';
+import { u32, u64 } from './le.js';
 import { recover, scanSegment } from './recovery.js';
 import { encodeReleaseBody, releaseDispatchItems, type ReleasePointer } from './release-codec.js';
 import {
@@ -301,8 +302,8 @@ export class MessageStore {
       const { tagHashes, maxBytes } = options;
       for (let i = 0; i < end - start; i++) {
         const at = i * CQ_ENTRY_SIZE;
-        if (tagHashes !== undefined && !tagHashes.has(entries.readUInt32LE(at + CQ_TAG_HASH_AT))) continue;
-        locations.push({ offset: readU64(entries, at), size: entries.readUInt32LE(at + 8) });
+        if (tagHashes !== undefined && !tagHashes.has(u32(entries, at + CQ_TAG_HASH_AT))) continue;
+        locations.push({ offset: u64(entries, at), size: u32(entries, at + 8) });
         queueOffsets.push(start + i);
       }
       if (locations.length === 0) return { records: [], nextOffset: end };
@@ -354,7 +355,7 @@ export class MessageStore {
       while (lo < hi) {
         const mid = Math.floor((lo + hi) / 2);
         const entry = await cq.readEntries(mid, 1);
-        const storedAt = await this.log.readStoreTimestamp(readU64(entry, 0));
+        const storedAt = await this.log.readStoreTimestamp(u64(entry, 0));
         if (storedAt < timestamp) lo = mid + 1;
         else hi = mid;
       }

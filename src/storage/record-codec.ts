@@ -1,6 +1,7 @@
 import { crc32 } from 'node:zlib';
 import { pack, unpack } from 'msgpackr';
 import { CorruptDataError, InvalidArgumentError } from '../common/errors.js';
+import { putU16, putU32, putU64, u16, u32, u64 } from './le.js';
 import type { RecordInput, StoredRecord } from './types.js';
 
 /**
@@ -36,26 +37,8 @@ export const MIN_RECORD_SIZE = FIXED_HEADER_SIZE + 2 + 1 + 2 + 4 + 4;
 export const STORE_TIMESTAMP_AT = 36;
 
 const CRC_START = 12;
-const U32 = 0x1_0000_0000;
 const MAX_U32 = 0xffff_ffff;
 const PRINTABLE_ASCII = /^[\x20-\x7e]*$/;
-
-function writeU64(buf: Buffer, value: number, at: number): void {
-  if (value < 0) {
-    buf.writeUInt32LE(MAX_U32, at);
-    buf.writeUInt32LE(MAX_U32, at + 4);
-    return;
-  }
-  buf.writeUInt32LE(value >>> 0, at);
-  buf.writeUInt32LE(Math.floor(value / U32), at + 4);
-}
-
-export function readU64(buf: Buffer, at: number): number {
-  const lo = buf.readUInt32LE(at);
-  const hi = buf.readUInt32LE(at + 4);
-  if (lo === MAX_U32 && hi === MAX_U32) return -1;
-  return hi * U32 + lo;
-}
 
 /** Rejects inputs the format cannot hold (lengths that overflow their fields, non-ASCII ids). */
 export function validateRecordInput(input: RecordInput): void {
@@ -99,32 +82,32 @@ export function encodeRecord(input: RecordInput, queueOffset: number, storeTimes
   const total = MIN_RECORD_SIZE + topicLen + msgIdLen + tagLen + metaLen + bodyLen;
 
   const buf = Buffer.allocUnsafe(total);
-  buf.writeUInt32LE(total, 0);
-  buf.writeUInt32LE(RECORD_MAGIC, 4);
+  putU32(buf, 0, total);
+  putU32(buf, 4, RECORD_MAGIC);
   buf[12] = RECORD_VERSION;
   buf[13] = input.type;
-  buf.writeUInt16LE(0, 14);
-  buf.writeUInt32LE(input.queueId, 16);
-  writeU64(buf, queueOffset, 20);
-  writeU64(buf, input.bornTimestamp, 28);
-  writeU64(buf, storeTimestamp, 36);
-  buf.writeUInt32LE(input.reconsumeTimes, 44);
+  putU16(buf, 14, 0);
+  putU32(buf, 16, input.queueId);
+  putU64(buf, 20, queueOffset);
+  putU64(buf, 28, input.bornTimestamp);
+  putU64(buf, 36, storeTimestamp);
+  putU32(buf, 44, input.reconsumeTimes);
   let pos = FIXED_HEADER_SIZE;
-  buf.writeUInt16LE(topicLen, pos);
+  putU16(buf, pos, topicLen);
   pos += 2;
   pos += buf.write(input.topic, pos, topicLen, 'utf8');
   buf[pos++] = msgIdLen;
   pos += buf.write(input.msgId, pos, msgIdLen, 'latin1');
-  buf.writeUInt16LE(tagLen, pos);
+  putU16(buf, pos, tagLen);
   pos += 2;
   if (tagLen > 0) pos += buf.write(input.tag as string, pos, tagLen, 'utf8');
-  buf.writeUInt32LE(metaLen, pos);
+  putU32(buf, pos, metaLen);
   pos += 4;
   if (meta !== undefined) pos += meta.copy(buf, pos);
-  buf.writeUInt32LE(bodyLen, pos);
+  putU32(buf, pos, bodyLen);
   pos += 4;
   buf.set(input.body, pos);
-  buf.writeUInt32LE(crc32(buf.subarray(CRC_START, total)), 8);
+  putU32(buf, 8, crc32(buf.subarray(CRC_START, total)));
   return buf;
 }
 
@@ -135,9 +118,9 @@ export function encodeRecord(input: RecordInput, queueOffset: number, storeTimes
 export function validateRecord(buf: Buffer, at: number, size: number): string | undefined {
   if (size < MIN_RECORD_SIZE) return `size ${size} below minimum`;
   if (at + size > buf.length) return `size ${size} past the available bytes`;
-  if (buf.readUInt32LE(at + 4) !== RECORD_MAGIC) return 'bad magic';
+  if (u32(buf, at + 4) !== RECORD_MAGIC) return 'bad magic';
   if (buf[at + 12] !== RECORD_VERSION) return `unknown version ${buf[at + 12]}`;
-  if (crc32(buf.subarray(at + CRC_START, at + size)) !== buf.readUInt32LE(at + 8)) return 'crc mismatch';
+  if (crc32(buf.subarray(at + CRC_START, at + size)) !== u32(buf, at + 8)) return 'crc mismatch';
   return undefined;
 }
 
@@ -154,20 +137,20 @@ export interface DispatchInfo {
 /** Reads dispatch fields from a record already checked by validateRecord. */
 export function decodeDispatchInfo(buf: Buffer, at: number): DispatchInfo {
   let pos = at + FIXED_HEADER_SIZE;
-  const topicLen = buf.readUInt16LE(pos);
+  const topicLen = u16(buf, pos);
   pos += 2;
   const topic = buf.toString('utf8', pos, pos + topicLen);
   pos += topicLen;
   pos += 1 + buf[pos];
-  const tagLen = buf.readUInt16LE(pos);
+  const tagLen = u16(buf, pos);
   pos += 2;
   return {
     type: buf[at + 13],
     topic,
-    queueId: buf.readUInt32LE(at + 16),
-    queueOffset: readU64(buf, at + 20),
+    queueId: u32(buf, at + 16),
+    queueOffset: u64(buf, at + 20),
     tag: tagLen === 0 ? undefined : buf.toString('utf8', pos, pos + tagLen),
-    storeTimestamp: readU64(buf, at + 36),
+    storeTimestamp: u64(buf, at + 36),
   };
 }
 
@@ -183,7 +166,7 @@ function corrupt(why: string, physicalOffset: number): CorruptDataError {
  */
 export function decodeRecord(buf: Buffer, physicalOffset: number, at = 0, copyBody = false, checkCrc = true): StoredRecord {
   if (buf.length - at < MIN_RECORD_SIZE) throw corrupt('truncated header', physicalOffset);
-  const size = buf.readUInt32LE(at);
+  const size = u32(buf, at);
   const invalid = checkCrc ? validateRecord(buf, at, size) : size < MIN_RECORD_SIZE || at + size > buf.length ? `bad size ${size}` : undefined;
   if (invalid !== undefined) throw corrupt(invalid, physicalOffset);
   const end = at + size;
@@ -194,15 +177,15 @@ export function decodeRecord(buf: Buffer, physicalOffset: number, at = 0, copyBo
     if (pos > end) throw corrupt('field length past the record end', physicalOffset);
     return start;
   };
-  const topicLen = buf.readUInt16LE(field(2));
+  const topicLen = u16(buf, field(2));
   const topicAt = field(topicLen);
   const msgIdLen = buf[field(1)];
   const msgIdAt = field(msgIdLen);
-  const tagLen = buf.readUInt16LE(field(2));
+  const tagLen = u16(buf, field(2));
   const tagAt = field(tagLen);
-  const metaLen = buf.readUInt32LE(field(4));
+  const metaLen = u32(buf, field(4));
   const metaAt = field(metaLen);
-  const bodyLen = buf.readUInt32LE(field(4));
+  const bodyLen = u32(buf, field(4));
   const bodyAt = field(bodyLen);
   if (pos !== end) throw corrupt('trailing bytes after the body', physicalOffset);
 
@@ -226,15 +209,15 @@ export function decodeRecord(buf: Buffer, physicalOffset: number, at = 0, copyBo
     size,
     type: buf[at + 13],
     topic: buf.toString('utf8', topicAt, topicAt + topicLen),
-    queueId: buf.readUInt32LE(at + 16),
-    queueOffset: readU64(buf, at + 20),
+    queueId: u32(buf, at + 16),
+    queueOffset: u64(buf, at + 20),
     msgId: buf.toString('latin1', msgIdAt, msgIdAt + msgIdLen),
     keys,
     properties,
     body: copyBody ? Buffer.from(bodyView) : bodyView,
-    bornTimestamp: readU64(buf, at + 28),
-    storeTimestamp: readU64(buf, at + 36),
-    reconsumeTimes: buf.readUInt32LE(at + 44),
+    bornTimestamp: u64(buf, at + 28),
+    storeTimestamp: u64(buf, at + 36),
+    reconsumeTimes: u32(buf, at + 44),
   };
   if (tagLen > 0) record.tag = buf.toString('utf8', tagAt, tagAt + tagLen);
   return record;

@@ -1,7 +1,7 @@
 import { CorruptDataError } from '../common/errors.js';
 import { tagHash } from '../common/tags.js';
 import type { DispatchItem } from './dispatcher.js';
-import { readU64 } from './record-codec.js';
+import { putU16, putU32, putU64, u16, u32, u64 } from './le.js';
 import { RecordType } from './types.js';
 
 /**
@@ -24,28 +24,21 @@ export interface ReleasePointer {
   tagHash: number;
 }
 
-const U32 = 0x1_0000_0000;
-
-function writeU64(buf: Buffer, value: number, at: number): void {
-  buf.writeUInt32LE(value % U32, at);
-  buf.writeUInt32LE(Math.floor(value / U32), at + 4);
-}
-
 export function encodeReleaseBody(pointers: readonly ReleasePointer[]): Buffer {
   let size = 4;
   const topics = pointers.map((p) => Buffer.from(p.topic, 'utf8'));
   for (const t of topics) size += 32 + 2 + t.length;
   const buf = Buffer.allocUnsafe(size);
-  buf.writeUInt32LE(pointers.length, 0);
+  putU32(buf, 0, pointers.length);
   let pos = 4;
   pointers.forEach((p, i) => {
-    writeU64(buf, p.physicalOffset, pos);
-    buf.writeUInt32LE(p.size, pos + 8);
-    buf.writeUInt32LE(p.queueId, pos + 12);
-    writeU64(buf, p.queueOffset, pos + 16);
-    buf.writeUInt32LE(p.tagHash >>> 0, pos + 24);
-    buf.writeUInt32LE(0, pos + 28);
-    buf.writeUInt16LE(topics[i]!.length, pos + 32);
+    putU64(buf, pos, p.physicalOffset);
+    putU32(buf, pos + 8, p.size);
+    putU32(buf, pos + 12, p.queueId);
+    putU64(buf, pos + 16, p.queueOffset);
+    putU32(buf, pos + 24, p.tagHash >>> 0);
+    putU32(buf, pos + 28, 0);
+    putU16(buf, pos + 32, topics[i]!.length);
     topics[i]!.copy(buf, pos + 34);
     pos += 34 + topics[i]!.length;
   });
@@ -57,19 +50,19 @@ export function decodeReleaseBody(body: Buffer, physicalOffset: number): Release
     throw new CorruptDataError(`release record at ${physicalOffset} has a malformed pointer list`, { context: { physicalOffset } });
   };
   if (body.length < 4) bad();
-  const count = body.readUInt32LE(0);
+  const count = u32(body, 0);
   const out: ReleasePointer[] = [];
   let pos = 4;
   for (let i = 0; i < count; i++) {
     if (pos + 34 > body.length) bad();
-    const topicLen = body.readUInt16LE(pos + 32);
+    const topicLen = u16(body, pos + 32);
     if (pos + 34 + topicLen > body.length) bad();
     out.push({
-      physicalOffset: readU64(body, pos),
-      size: body.readUInt32LE(pos + 8),
-      queueId: body.readUInt32LE(pos + 12),
-      queueOffset: readU64(body, pos + 16),
-      tagHash: body.readUInt32LE(pos + 24),
+      physicalOffset: u64(body, pos),
+      size: u32(body, pos + 8),
+      queueId: u32(body, pos + 12),
+      queueOffset: u64(body, pos + 16),
+      tagHash: u32(body, pos + 24),
       topic: body.toString('utf8', pos + 34, pos + 34 + topicLen),
     });
     pos += 34 + topicLen;
