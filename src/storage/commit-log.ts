@@ -2,6 +2,7 @@ import { mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import { CorruptDataError, InvalidArgumentError, StorageError } from '../common/errors.js';
 import { BlockCache } from './block-cache.js';
+import { RecentRecords } from './recent-records.js';
 import { listOffsetFiles, fsyncDir } from './fs-util.js';
 import { decodeRecord, MIN_RECORD_SIZE, STORE_TIMESTAMP_AT } from './record-codec.js';
 import { u64 } from './le.js';
@@ -50,7 +51,6 @@ interface WriteRequest<T> {
   reject: (err: unknown) => void;
 }
 
-const EMPTY_BUFFER = Buffer.alloc(0);
 
 /**
  * Queue reads are planned per aligned block of this many bytes: the records of one block are one
@@ -89,11 +89,7 @@ export class CommitLog<T> {
   private pendingSyncs = 0;
   private failure: StorageError | undefined;
   private closed = false;
-  /** Recently written records in log order: recentOffsets[i] is where recentBuffers[i] starts. */
-  private recentOffsets: number[] = [];
-  private recentBuffers: Buffer[] = [];
-  private recentHead = 0;
-  private recentBytes = 0;
+  private readonly recent: RecentRecords;
   private readonly blocks = new BlockCache(READ_CACHE_BLOCKS);
 
   private readonly fileOptions: SegmentFileOptions;
@@ -103,6 +99,7 @@ export class CommitLog<T> {
     this.fileOptions = fileOptions;
     this.segments = segments;
     this.onDurable = onDurable;
+    this.recent = new RecentRecords(options.recentCacheBytes ?? 0);
   }
 
   static async open<T>(options: CommitLogOptions, onDurable: (payloads: T[]) => void): Promise<CommitLog<T>> {
@@ -228,60 +225,23 @@ export class CommitLog<T> {
     for (const w of waiters) w();
   }
 
-  /**
-   * Keeps the durable records just written (the very buffers) in memory up to `recentCacheBytes`,
-   * so consumers that keep up are served without a file read; older ones come from the files.
-   */
+  /** Keeps a copy of the durable records just written (see RecentRecords). */
   private remember(batch: WriteRequest<T>[]): void {
-    const limit = this.options.recentCacheBytes ?? 0;
-    if (limit <= 0) return;
     for (const request of batch) {
-      for (const p of request.placements) {
-        this.recentOffsets.push(p.segment.start + p.position);
-        this.recentBuffers.push(p.buffer);
-        this.recentBytes += p.buffer.length;
-      }
-    }
-    while (this.recentBytes > limit && this.recentHead < this.recentBuffers.length) {
-      this.recentBytes -= this.recentBuffers[this.recentHead]!.length;
-      this.recentBuffers[this.recentHead] = EMPTY_BUFFER;
-      this.recentHead++;
-    }
-    // Drop the evicted slots now and then, not on every round.
-    if (this.recentHead > 4096 && this.recentHead * 2 > this.recentBuffers.length) {
-      this.recentOffsets = this.recentOffsets.slice(this.recentHead);
-      this.recentBuffers = this.recentBuffers.slice(this.recentHead);
-      this.recentHead = 0;
+      for (const p of request.placements) this.recent.add(p.segment.start + p.position, p.buffer);
     }
   }
 
   private forgetRecent(): void {
     this.blocks.clear();
-    this.recentOffsets = [];
-    this.recentBuffers = [];
-    this.recentHead = 0;
-    this.recentBytes = 0;
+    this.recent.clear();
   }
 
   /** The cached record that starts at `offset` and has `size` bytes (when size is given), if any. */
   private fromRecent(offset: number, size?: number): StoredRecord | undefined {
-    const offsets = this.recentOffsets;
-    let lo = this.recentHead;
-    let hi = offsets.length - 1;
-    if (hi < lo || offset < offsets[lo]! || offset > offsets[hi]!) return undefined;
-    while (lo <= hi) {
-      const mid = (lo + hi) >>> 1;
-      const at = offsets[mid]!;
-      if (at === offset) {
-        const buffer = this.recentBuffers[mid]!;
-        if (size !== undefined && buffer.length !== size) return undefined;
-        // Encoded by this process and never read back from disk: its checksum cannot be wrong.
-        return decodeRecord(buffer, offset, 0, false, false);
-      }
-      if (at < offset) lo = mid + 1;
-      else hi = mid - 1;
-    }
-    return undefined;
+    const bytes = this.recent.get(offset, size);
+    // Encoded by this process and never read back from disk: its checksum cannot be wrong.
+    return bytes === undefined ? undefined : decodeRecord(bytes, offset, 0, false, false);
   }
 
   /** Keeps free space ahead of the tail segment's data (in the background, a step at a time). */

@@ -115,7 +115,8 @@ export interface MessageStoreOptions {
   maxMessageSize?: number;
   /**
    * Bytes of the most recently written records kept in memory to serve reads without file I/O
-   * (consumers that keep up). Default 0 (off); the broker turns it on.
+   * (consumers that keep up): one ring of this size, allocated at the first write. Default 0
+   * (off); the broker turns it on.
    */
   recentCacheBytes?: number;
   /**
