@@ -25,8 +25,9 @@ export interface TransactionTimings {
 /**
  * Half messages and their resolution. A half is a PREPARED record: durable, never dispatched.
  * COMMIT appends one RELEASE record that gives every half of the transaction its queue entry at
- * once (all visible together, no copies; the commits of one tick share it); ROLLBACK and PARK append a small TX_OP record. So every
- * state change is in the commit log first, and the transaction table is rebuilt from it.
+ * once (all visible together, no copies; the commits of one tick share it); ROLLBACK and PARK
+ * append a small TX_OP record. So every state change is in the commit log first, and the
+ * transaction table is rebuilt from it.
  */
 export class TransactionService {
   readonly timings: TransactionTimings;
@@ -193,13 +194,14 @@ export class TransactionService {
   private releaseInRound(tx: Transaction, source: ResolutionSource): Promise<void> {
     let round = this.commitRounds.get(source);
     if (round === undefined) {
-      const created: CommitRound = { txs: [], done: undefined as unknown as Promise<void> };
-      created.done = new Promise<void>((resolve) => process.nextTick(resolve)).then(() => {
+      const txs: Transaction[] = [];
+      // After the tick's microtasks, so every commit of a batch frame has joined.
+      const done = new Promise<void>((resolve) => process.nextTick(resolve)).then(() => {
         this.commitRounds.delete(source);
-        return this.writeRelease(created.txs, source);
+        return this.writeRelease(txs, source);
       });
-      this.commitRounds.set(source, created);
-      round = created;
+      round = { txs, done };
+      this.commitRounds.set(source, round);
     }
     round.txs.push(tx);
     return round.done;

@@ -17,10 +17,6 @@ export class BlockCache {
     this.capacity = capacity;
   }
 
-  get size(): number {
-    return this.blocks.size;
-  }
-
   has(start: number): boolean {
     return this.blocks.has(start);
   }

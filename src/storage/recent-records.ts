@@ -24,10 +24,6 @@ export class RecentRecords {
     this.capacity = capacity;
   }
 
-  get count(): number {
-    return this.offsets.length - this.head;
-  }
-
   /** Keeps a copy of the record written at `logOffset`. Offsets must come in increasing order. */
   add(logOffset: number, record: Uint8Array): void {
     const size = record.length;
