@@ -1,7 +1,8 @@
 import { InvalidArgumentError, TransactionConflictError, TransactionNotFoundError } from '../common/errors.js';
 import type { ResolutionSource, TransactionResolution, TransactionState } from '../protocol/transaction-commands.js';
 import { RecordType } from '../storage/index.js';
-import type { MessageStore, RecordInput, StoredRecord } from '../storage/index.js';
+import type { AppendResult, MessageStore, RecordInput, StoredRecord } from '../storage/index.js';
+import { RequestCoalescer, type Settled } from '../common/request-coalescer.js';
 import type { Logger } from './logger.js';
 import type { Half, Transaction, TransactionTable } from './transaction-table.js';
 import { transition } from './transaction-state.js';
@@ -36,8 +37,10 @@ export class TransactionService {
   private readonly log: Logger;
   /** one state change at a time per transaction */
   private readonly locks = new Map<string, Promise<unknown>>();
-  /** commits of this tick by source, written together as one RELEASE record */
-  private readonly commitRounds = new Map<ResolutionSource, CommitRound>();
+  /** commits of a tick by source, written together as one RELEASE record each */
+  private readonly commitRounds = new Map<ResolutionSource, RequestCoalescer<Transaction, void>>();
+  /** the halves of a tick's transactions, stored with one append */
+  private readonly halfRounds = new RequestCoalescer<RecordInput[], AppendResult[]>((groups) => this.appendHalves(groups), TICK_ONLY);
 
   constructor(options: { store: MessageStore; table: TransactionTable; log: Logger; timings: TransactionTimings }) {
     this.store = options.store;
@@ -71,7 +74,7 @@ export class TransactionService {
       }
       if (records.length === 0) return { results: [] };
       for (const r of records) r.properties = { ...r.properties, [TX_ID_PROPERTY]: id, [TX_GROUP_PROPERTY]: group };
-      const results = await this.store.append(records);
+      const results = await this.halfRounds.add(records, 0);
       const storedAt = results[0]!.storeTimestamp;
       const tx = existing ?? this.newTransaction(id, group, storedAt, checkImmunityMs);
       records.forEach((r, i) => tx.halves.push(halfOf(r, results[i]!.physicalOffset, results[i]!.size)));
@@ -194,17 +197,31 @@ export class TransactionService {
   private releaseInRound(tx: Transaction, source: ResolutionSource): Promise<void> {
     let round = this.commitRounds.get(source);
     if (round === undefined) {
-      const txs: Transaction[] = [];
-      // After the tick's microtasks, so every commit of a batch frame has joined.
-      const done = new Promise<void>((resolve) => process.nextTick(resolve)).then(() => {
-        this.commitRounds.delete(source);
-        return this.writeRelease(txs, source);
-      });
-      round = { txs, done };
+      round = new RequestCoalescer<Transaction, void>(async (txs) => {
+        await this.writeRelease(txs, source);
+        return txs.map(() => DONE);
+      }, TICK_ONLY);
       this.commitRounds.set(source, round);
     }
-    round.txs.push(tx);
-    return round.done;
+    return round.add(tx, 0);
+  }
+
+  /**
+   * The halves of several transactions in one append (one call per transaction was most of the
+   * append bookkeeping on the tx path). If it fails, each transaction's halves are tried alone,
+   * so that one bad record fails only its own transaction.
+   */
+  private async appendHalves(groups: RecordInput[][]): Promise<Settled<AppendResult[]>[]> {
+    if (groups.length > 1) {
+      try {
+        const results = await this.store.append(groups.flat());
+        let at = 0;
+        return groups.map((g) => ({ ok: true as const, value: results.slice(at, (at += g.length)) }));
+      } catch {
+        // fall through: alone, each gets its own outcome
+      }
+    }
+    return Promise.all(groups.map((g) => this.store.append(g).then((value) => ({ ok: true as const, value }), (error: unknown) => ({ ok: false as const, error }))));
   }
 
   private async writeRelease(txs: Transaction[], source: ResolutionSource): Promise<void> {
@@ -238,7 +255,6 @@ function halfOf(r: { msgId: string; topic: string; queueId: number; tag?: string
   return h;
 }
 
-interface CommitRound {
-  txs: Transaction[];
-  done: Promise<void>;
-}
+/** Coalesce by tick only: a tick's items go together however many there are. */
+const TICK_ONLY = { maxItems: Number.MAX_SAFE_INTEGER, maxBytes: Number.POSITIVE_INFINITY };
+const DONE: Settled<void> = { ok: true, value: undefined };

@@ -9,7 +9,7 @@ import type { ClientOptions } from './connection.js';
 import { createMessageId } from './message-id.js';
 import { encodeMessage, toSendResult, validateMessage } from './message-convert.js';
 import type { EncodedMessage } from './message-convert.js';
-import { RequestCoalescer, type Settled } from './request-coalescer.js';
+import { RequestCoalescer, type Settled } from '../common/request-coalescer.js';
 
 export interface ProducerOptions extends ClientOptions {
   /** Producer group, announced in HELLO (the broker asks a live member of it about transactions). */

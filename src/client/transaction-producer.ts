@@ -24,7 +24,7 @@ import { Connection } from './connection.js';
 import type { ClientOptions } from './connection.js';
 import { createMessageId } from './message-id.js';
 import { encodeMessage, toReceivedMessage, validateMessage } from './message-convert.js';
-import { RequestCoalescer, type Settled } from './request-coalescer.js';
+import { RequestCoalescer, type Settled } from '../common/request-coalescer.js';
 
 /** One transaction's halves, waiting to share a request with other transactions' halves. */
 interface HalfEntry {

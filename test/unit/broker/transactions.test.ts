@@ -95,6 +95,22 @@ describe('TransactionService on a real store', () => {
     expect((await first.store.readQueue('orders', 0, 0, 10)).records.map((r) => r.body.toString()).sort()).toEqual(['c', 'open']);
   });
 
+  it('stores the halves of one tick with one append; a bad half fails only its own transaction', async () => {
+    const { store, service, table } = await open();
+    const before = store.stats;
+    await Promise.all(['h1', 'h2', 'h3'].map((id) => service.prepare(id, 'pg', [half(`${id}-m`, id)], 0)));
+    expect(store.stats.appends - before.appends).toBe(1);
+    expect(store.stats.records - before.records).toBe(3);
+    const badTag = { ...half('bad-m', 'bad'), tag: 'x'.repeat(70_000) }; // longer than a record's tag field
+    const outcomes = await Promise.allSettled([service.prepare('ok', 'pg', [half('ok-m', 'ok')], 0), service.prepare('bad', 'pg', [badTag], 0)]);
+    expect(outcomes[0]!.status).toBe('fulfilled');
+    expect(outcomes[1]!.status).toBe('rejected');
+    expect(table.peek('ok')?.state).toBe('PREPARED');
+    expect(table.peek('bad')).toBeUndefined();
+    for (const id of ['h1', 'h2', 'h3', 'ok']) expect(await service.end(id, 'COMMIT', 'producer')).toEqual({ state: 'COMMITTED', changed: true });
+    expect((await store.readQueue('orders', 0, 0, 10)).records.map((r) => r.body.toString()).sort()).toEqual(['h1', 'h2', 'h3', 'ok']);
+  });
+
   it('commits of one tick share one RELEASE record, and a rebuild from the log commits each of them', async () => {
     const first = await open();
     const ids = ['b1', 'b2', 'b3'];

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { RequestCoalescer, type Settled } from '../../../src/client/request-coalescer.js';
+import { RequestCoalescer, type Settled } from '../../../src/common/request-coalescer.js';
 
 /** A coalescer whose requests are recorded and answered by `answer`. */
 function recording(answer: (items: number[]) => Promise<Settled<string>[]>, limits = { maxItems: 100, maxBytes: 1000 }) {
