@@ -5,7 +5,7 @@ import { BlockCache } from './block-cache.js';
 import { RecentRecords } from './recent-records.js';
 import { listOffsetFiles, fsyncDir } from './fs-util.js';
 import { decodeRecord, MIN_RECORD_SIZE, STORE_TIMESTAMP_AT } from './record-codec.js';
-import { u64 } from './le.js';
+import { u32, u64 } from './le.js';
 import { Segment, type SegmentFileOptions } from './segment.js';
 import type { StoreStats, StoredRecord } from './types.js';
 
@@ -420,7 +420,7 @@ export class CommitLog<T> {
     // into the reply at once (a copy here was a second one per message).
     return group.locations.map((loc) => {
       const at = loc.offset - base;
-      if (at + loc.size > buf.length || buf.readUInt32LE(at) !== loc.size) {
+      if (at + loc.size > buf.length || u32(buf, at) !== loc.size) {
         throw new CorruptDataError(`commit-log record at ${loc.offset} does not match its queue entry`, {
           context: { physicalOffset: loc.offset, expectedSize: loc.size },
         });
