@@ -2,6 +2,7 @@ import { constants } from 'node:fs';
 import { mkdir, open, stat, truncate, unlink, type FileHandle } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { CorruptDataError } from '../common/errors.js';
+import { BlockCache } from './block-cache.js';
 import { fsyncDir, listOffsetFiles, offsetFileName } from './fs-util.js';
 import { putU32, u64 } from './le.js';
 
@@ -21,6 +22,13 @@ import { putU32, u64 } from './le.js';
 export const CQ_ENTRY_SIZE = 20;
 export const CQ_TAG_HASH_AT = 12;
 const SCAN_CHUNK_ENTRIES = 4096;
+/**
+ * Entries written to a file are read back in blocks of this many, and a few blocks per queue are
+ * kept: a consumer draining a backlog pulls a few hundred entries at a time, and a file read per
+ * pull cost as much broker time as reading the records themselves.
+ */
+const READ_BLOCK_ENTRIES = 4096;
+const CACHED_BLOCKS = 2;
 const FILE_FLAGS = constants.O_RDWR | constants.O_CREAT;
 
 export type PutOutcome = 'added' | 'duplicate' | 'gap';
@@ -37,6 +45,8 @@ export class ConsumeQueue {
   private pending = Buffer.alloc(0);
   private pendingStart = 0;
   private readonly files = new Map<number, Promise<FileHandle>>();
+  /** blocks of written (immutable) entries, by their first entry's index */
+  private readonly blocks = new BlockCache(CACHED_BLOCKS);
   private readonly unsynced = new Set<number>();
   private dirChanged = false;
   private createdDir: string | undefined;
@@ -116,24 +126,38 @@ export class ConsumeQueue {
     }
     const fileEnd = Math.min(end, memStart);
     for (let i = from; i < fileEnd; ) {
-      const inFile = i % this.perFile;
-      const n = Math.min(this.perFile - inFile, fileEnd - i);
-      const handle = await this.file(i - inFile);
-      const length = n * CQ_ENTRY_SIZE;
+      const fileStart = i - (i % this.perFile);
+      const blockStart = i - ((i - fileStart) % READ_BLOCK_ENTRIES);
+      const blockEnd = Math.min(blockStart + READ_BLOCK_ENTRIES, fileStart + this.perFile);
+      const n = Math.min(blockEnd, fileEnd) - i;
       const target = (i - from) * CQ_ENTRY_SIZE;
-      let done = 0;
-      while (done < length) {
-        const { bytesRead } = await handle.read(out, target + done, length - done, inFile * CQ_ENTRY_SIZE + done);
-        if (bytesRead === 0) {
-          throw new CorruptDataError(`consume queue ${this.topic}/${this.queueId} is shorter than its entries`, {
-            context: { topic: this.topic, queueId: this.queueId, offset: i },
-          });
-        }
-        done += bytesRead;
+      if (blockEnd <= memStart) {
+        // The whole block is in its file and can no longer change.
+        const block = await this.blocks.get(blockStart, () => this.readFile(blockStart, Buffer.allocUnsafe((blockEnd - blockStart) * CQ_ENTRY_SIZE)));
+        block.copy(out, target, (i - blockStart) * CQ_ENTRY_SIZE, (i - blockStart + n) * CQ_ENTRY_SIZE);
+      } else {
+        await this.readFile(i, out.subarray(target, target + n * CQ_ENTRY_SIZE));
       }
       i += n;
     }
     return out;
+  }
+
+  /** Fills `into` with the entries from `first` on, all in one file. */
+  private async readFile(first: number, into: Buffer): Promise<Buffer> {
+    const inFile = first % this.perFile;
+    const handle = await this.file(first - inFile);
+    let done = 0;
+    while (done < into.length) {
+      const { bytesRead } = await handle.read(into, done, into.length - done, inFile * CQ_ENTRY_SIZE + done);
+      if (bytesRead === 0) {
+        throw new CorruptDataError(`consume queue ${this.topic}/${this.queueId} is shorter than its entries`, {
+          context: { topic: this.topic, queueId: this.queueId, offset: first },
+        });
+      }
+      done += bytesRead;
+    }
+    return into;
   }
 
   private file(fileStart: number): Promise<FileHandle> {
