@@ -15,8 +15,8 @@ import { encodeFrame } from '../src/protocol/frame.js';
 import { FrameDecoder } from '../src/protocol/frame-decoder.js';
 import { CommitLog } from '../src/storage/commit-log.js';
 import { ConsumeQueue } from '../src/storage/consume-queue.js';
-import { decodeRecord, encodeRecord } from '../src/storage/record-codec.js';
-import { RecordType, type RecordInput } from '../src/storage/types.js';
+import { decodeRecord, encodeRecord } from '../src/common/record-codec.js';
+import { RecordType, type RecordInput } from '../src/common/record.js';
 
 const SIZE = 1024;
 const body = Buffer.alloc(SIZE, 7);

@@ -2,7 +2,7 @@ import type { DeadLetterMessage } from '../common/message.js';
 import { MessageNotFoundError } from '../common/errors.js';
 import { RecordType } from '../storage/index.js';
 import type { JsonSublevel, MessageStore, StoredRecord } from '../storage/index.js';
-import { dlqTopicOf, retryTopicOf, SystemProperty, userProperties } from './system-properties.js';
+import { dlqTopicOf, retryTopicOf, SystemProperty, userProperties } from '../common/system-properties.js';
 import type { TopicManager } from './topic-manager.js';
 
 /**

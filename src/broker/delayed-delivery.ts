@@ -1,7 +1,7 @@
 import { InvalidArgumentError } from '../common/errors.js';
 import { RecordType } from '../storage/index.js';
 import type { RecordInput } from '../storage/index.js';
-import { isSystemProperty, SystemProperty } from './system-properties.js';
+import { isSystemProperty, SystemProperty } from '../common/system-properties.js';
 
 /** Far enough for any business schedule; further is more likely a unit mistake (s vs ms). */
 export const MAX_DELAY_MS = 365 * 86_400_000;

@@ -1,6 +1,6 @@
 import type { WireDeliveredMessage } from '../protocol/commands.js';
 import type { StoredRecord } from '../storage/index.js';
-import { SystemProperty, userProperties } from './system-properties.js';
+import { SystemProperty, userProperties } from '../common/system-properties.js';
 
 /**
  * How a stored record is shown to a consumer. A retry copy (it carries ORIGIN_TOPIC) is shown as

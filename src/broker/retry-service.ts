@@ -3,7 +3,7 @@ import type { StoredRecord } from '../storage/index.js';
 import type { DeadLetterService } from './dead-letter.js';
 import { withOrigin } from './dead-letter.js';
 import { retryDelay } from './retry-policy.js';
-import { retryTopicOf, SystemProperty } from './system-properties.js';
+import { retryTopicOf, SystemProperty } from '../common/system-properties.js';
 import type { TimerService } from './timer-service.js';
 import type { TopicManager } from './topic-manager.js';
 

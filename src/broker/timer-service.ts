@@ -1,7 +1,7 @@
 import { decodeReleaseBody, RecordType } from '../storage/index.js';
 import type { AppendResult, MessageStore, RecordInput, ReleaseTarget, StoredRecord } from '../storage/index.js';
 import type { Logger } from './logger.js';
-import { SystemProperty } from './system-properties.js';
+import { SystemProperty } from '../common/system-properties.js';
 import type { TimerIndex } from './timer-index.js';
 
 /** Topic named by the RELEASE records the timer writes; recovery tells its releases by it. */

@@ -4,8 +4,8 @@ import { CorruptDataError, InvalidArgumentError, StorageError } from '../common/
 import { BlockCache } from './block-cache.js';
 import { RecentRecords } from './recent-records.js';
 import { listOffsetFiles, fsyncDir } from './fs-util.js';
-import { decodeRecord, MIN_RECORD_SIZE, STORE_TIMESTAMP_AT } from './record-codec.js';
-import { u32, u64 } from './le.js';
+import { decodeRecord, MIN_RECORD_SIZE, STORE_TIMESTAMP_AT } from '../common/record-codec.js';
+import { u32, u64 } from '../common/le.js';
 import { Segment, type SegmentFileOptions } from './segment.js';
 import type { StoreStats, StoredRecord } from './types.js';
 

@@ -4,7 +4,7 @@ import { dirname, join } from 'node:path';
 import { CorruptDataError } from '../common/errors.js';
 import { BlockCache } from './block-cache.js';
 import { fsyncDir, listOffsetFiles, offsetFileName } from './fs-util.js';
-import { putU32, u64 } from './le.js';
+import { putU32, u64 } from '../common/le.js';
 
 /**
  * Consume queue of one topic/queue: fixed 20-byte entries, little-endian.

@@ -2,7 +2,7 @@
 export { MessageStore } from './message-store.js';
 export { MetadataStore, type TopicConfig, type OffsetCommit, type JsonSublevel } from './metadata-store.js';
 export { decodeReleaseBody, type ReleasePointer } from './release-codec.js';
-export { encodeRecord, decodeRecord, validateRecord, validateRecordInput, MIN_RECORD_SIZE, RECORD_MAGIC } from './record-codec.js';
+export { encodeRecord, decodeRecord, validateRecord, validateRecordInput, MIN_RECORD_SIZE, RECORD_MAGIC } from '../common/record-codec.js';
 export {
   RecordType,
   type RecordTypeValue,

@@ -7,8 +7,8 @@ import { CommitLog, commitLogDir, type RecordLocation } from './commit-log.js';
 import { CQ_ENTRY_SIZE, CQ_TAG_HASH_AT } from './consume-queue.js';
 import { queueKey, type ConsumeQueueSet } from './consume-queue-set.js';
 import type { DispatchItem, Dispatcher } from './dispatcher.js';
-import { decodeDispatchInfo, decodeRecord, encodeRecord, validateRecordInput } from './record-codec.js';
-import { u32, u64 } from './le.js';
+import { decodeDispatchInfo, decodeRecord, encodeRecord, validateRecordInput } from '../common/record-codec.js';
+import { u32, u64 } from '../common/le.js';
 import { recover, scanSegment } from './recovery.js';
 import { encodeReleaseBody, releaseDispatchItems, type ReleasePointer } from './release-codec.js';
 import {

@@ -5,7 +5,7 @@ import { readCheckpoint, takeCleanMarker, type Checkpoint } from './checkpoint.j
 import type { CommitLog } from './commit-log.js';
 import { ConsumeQueueSet } from './consume-queue-set.js';
 import { Dispatcher, type DispatchItem } from './dispatcher.js';
-import { decodeDispatchInfo, decodeRecord, MIN_RECORD_SIZE, RECORD_MAGIC, validateRecord } from './record-codec.js';
+import { decodeDispatchInfo, decodeRecord, MIN_RECORD_SIZE, RECORD_MAGIC, validateRecord } from '../common/record-codec.js';
 import { decodeReleaseBody, releaseDispatchItems } from './release-codec.js';
 import { RecordType } from './types.js';
 import type { Segment } from './segment.js';

@@ -1,7 +1,7 @@
 import { CorruptDataError } from '../common/errors.js';
 import { tagHash } from '../common/tags.js';
 import type { DispatchItem } from './dispatcher.js';
-import { putU16, putU32, putU64, u16, u32, u64 } from './le.js';
+import { putU16, putU32, putU64, u16, u32, u64 } from '../common/le.js';
 import { RecordType } from './types.js';
 
 /**

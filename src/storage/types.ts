@@ -3,51 +3,9 @@
  * documentation of the store's behaviour lives here and on MessageStore.
  */
 
-/**
- * What a commit-log record is. NORMAL records get a consume-queue entry (become visible) when they
- * are durable. PREPARED (transaction halves) and DELAYED (delayed deliveries and retries) are HELD:
- * stored durably, invisible until a RELEASE record points at them, which gives them queue entries
- * without copying them. TX_OP is transaction bookkeeping (rollback, park), never dispatched.
- * Unknown types are stored and not dispatched, so an older reader survives a newer writer.
- */
-export const RecordType = { NORMAL: 0, PREPARED: 1, TX_OP: 2, RELEASE: 3, DELAYED: 4 } as const;
-export type RecordTypeValue = (typeof RecordType)[keyof typeof RecordType];
+import type { StoredRecord } from '../common/record.js';
 
-export interface RecordInput {
-  type: number;
-  topic: string;
-  queueId: number;
-  msgId: string;
-  tag?: string;
-  keys: string[];
-  properties: Record<string, string>;
-  body: Uint8Array;
-  bornTimestamp: number;
-  reconsumeTimes: number;
-}
-
-export interface StoredRecord {
-  physicalOffset: number;
-  /** Whole record size in the commit log, header included. */
-  size: number;
-  type: number;
-  topic: string;
-  queueId: number;
-  /**
-   * Position in its queue. Read through a queue (readQueue) it is the queue entry's offset, also for
-   * released held records; read by position (readAt, scan) it is what the record says: -1 for
-   * every non-NORMAL type.
-   */
-  queueOffset: number;
-  msgId: string;
-  tag?: string;
-  keys: string[];
-  properties: Record<string, string>;
-  body: Buffer;
-  bornTimestamp: number;
-  storeTimestamp: number;
-  reconsumeTimes: number;
-}
+export { RecordType, type RecordTypeValue, type RecordInput, type StoredRecord } from '../common/record.js';
 
 /** A held record (PREPARED, DELAYED) to make visible in `topic`/`queueId`. */
 export interface ReleaseTarget {

@@ -6,7 +6,7 @@ import { RecordType } from '../../storage/index.js';
 import type { StoredRecord } from '../../storage/index.js';
 import type { Processor, Reply } from '../context.js';
 import { toWireDelivered } from '../delivery-view.js';
-import { SystemProperty } from '../system-properties.js';
+import { SystemProperty } from '../../common/system-properties.js';
 import { asObject, optInt, reqString } from '../validate.js';
 
 const MAX_FIND = 1000;

@@ -8,7 +8,7 @@ import { Histogram } from './histogram.js';
 import { benchName, closedLoop, createTopic, result } from './scenarios.js';
 import type { BenchResult, ScenarioContext } from './scenarios.js';
 
-/** Record bytes around a body: the fixed header plus topic and id (see storage/record-codec.ts). */
+/** Record bytes around a body: the fixed header plus topic and id (see common/record-codec.ts). */
 const RECORD_OVERHEAD = 120;
 
 /**

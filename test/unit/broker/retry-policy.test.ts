@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { prepareDelivery } from '../../../src/broker/delayed-delivery.js';
 import { DEFAULT_RETRY_DELAYS, parseDuration, parseRetryDelays, retryDelay } from '../../../src/broker/retry-policy.js';
-import { SystemProperty, userProperties } from '../../../src/broker/system-properties.js';
+import { SystemProperty, userProperties } from '../../../src/common/system-properties.js';
 import { InvalidArgumentError } from '../../../src/common/errors.js';
 import { RecordType } from '../../../src/storage/index.js';
 import { rec } from '../storage/helpers.js';

@@ -1,5 +1,5 @@
 import { afterEach, describe, expect, it } from 'vitest';
-import { SystemProperty } from '../../../src/broker/system-properties.js';
+import { SystemProperty } from '../../../src/common/system-properties.js';
 import { TimerIndex } from '../../../src/broker/timer-index.js';
 import { TimerService } from '../../../src/broker/timer-service.js';
 import { MessageStore, MetadataStore, RecordType } from '../../../src/storage/index.js';

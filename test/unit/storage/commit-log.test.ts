@@ -1,6 +1,6 @@
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import { CommitLog, READ_BLOCK } from '../../../src/storage/commit-log.js';
-import { encodeRecord } from '../../../src/storage/record-codec.js';
+import { encodeRecord } from '../../../src/common/record-codec.js';
 import { rec, tempDirs } from './helpers.js';
 
 const dirs = tempDirs();

@@ -1,6 +1,6 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import { ConsumeQueue, CQ_ENTRY_SIZE } from '../../../src/storage/consume-queue.js';
-import { u32, u64 } from '../../../src/storage/le.js';
+import { u32, u64 } from '../../../src/common/le.js';
 import { tempDirs } from './helpers.js';
 
 const dirs = tempDirs();

@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { CorruptDataError, InvalidArgumentError } from '../../../src/common/errors.js';
-import { decodeRecord, encodeRecord, validateRecord, validateRecordInput, MIN_RECORD_SIZE } from '../../../src/storage/record-codec.js';
-import { RecordType, type RecordInput } from '../../../src/storage/types.js';
+import { decodeRecord, encodeRecord, validateRecord, validateRecordInput, MIN_RECORD_SIZE } from '../../../src/common/record-codec.js';
+import { RecordType, type RecordInput } from '../../../src/common/record.js';
 
 function input(overrides: Partial<RecordInput> = {}): RecordInput {
   return {

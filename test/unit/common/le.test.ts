@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { putU16, putU32, putU64, u16, u32, u64 } from '../../../src/storage/le.js';
+import { putU16, putU32, putU64, u16, u32, u64 } from '../../../src/common/le.js';
 
 describe('little-endian byte access', () => {
   it('writes and reads the same bytes as Buffer does, at the edges of each width', () => {

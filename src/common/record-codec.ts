@@ -1,8 +1,8 @@
 import { crc32 } from 'node:zlib';
 import { pack, unpack } from 'msgpackr';
-import { CorruptDataError, InvalidArgumentError } from '../common/errors.js';
+import { CorruptDataError, InvalidArgumentError } from './errors.js';
 import { putU16, putU32, putU64, u16, u32, u64 } from './le.js';
-import type { RecordInput, StoredRecord } from './types.js';
+import type { RecordInput, StoredRecord } from './record.js';
 
 /**
  * Commit-log record, version 1. All integers little-endian.
