@@ -1,7 +1,8 @@
+import { recordReconsumeTimes, recordTag } from '../common/record-codec.js';
 import { matchesTag, parseTagExpression } from '../common/tags.js';
 import type { TagFilter } from '../common/tags.js';
 import type { StartFrom } from '../protocol/commands.js';
-import type { MessageStore, StoredRecord } from '../storage/index.js';
+import type { MessageStore, QueueRecord } from '../storage/index.js';
 import { QueueProgress } from './queue-progress.js';
 import type { Lease } from './queue-progress.js';
 import { DEFAULT_MAX_RECONSUME_TIMES } from './retry-policy.js';
@@ -45,8 +46,13 @@ export interface Member {
   alive: boolean;
 }
 
+/** A message handed out: its record as stored (not decoded, not yet checked) and its position. */
 export interface Delivery {
-  record: StoredRecord;
+  topic: string;
+  queueId: number;
+  queueOffset: number;
+  physicalOffset: number;
+  bytes: Buffer;
   reconsumeTimes: number;
 }
 
@@ -327,7 +333,7 @@ export class ConsumerGroup {
     }
     if (!m.alive) {
       // The member vanished while we read: nothing reaches it, so everything comes back.
-      for (const d of out) this.progress.get(`${d.record.topic}/${d.record.queueId}`)?.release(d.record.queueOffset);
+      for (const d of out) this.progress.get(`${d.topic}/${d.queueId}`)?.release(d.queueOffset);
       return [];
     }
     return out;
@@ -336,20 +342,23 @@ export class ConsumerGroup {
   /** Appends up to `max` deliveries of queue `p` to `out` (which may hold other queues' already). */
   private async readInto(p: QueueProgress, m: Member, max: number, deadline: number, out: Delivery[]): Promise<void> {
     const { store } = this.deps;
+    const { topic, queueId } = p;
+    const deliver = (r: QueueRecord): void => {
+      const reconsumeTimes = p.lease(r.queueOffset, m.id, deadline, recordReconsumeTimes(r.bytes));
+      out.push({ topic, queueId, queueOffset: r.queueOffset, physicalOffset: r.physicalOffset, bytes: r.bytes, reconsumeTimes });
+    };
     const before = out.length;
     for (const offset of p.takeRedeliveries(max)) {
       if (p.done.has(offset) || offset < p.committed) continue;
-      const { records } = await store.readQueue(p.topic, p.queueId, offset, 1);
-      const record = records[0];
-      if (!record) continue;
-      out.push({ record, reconsumeTimes: p.lease(offset, m.id, deadline, record.reconsumeTimes) });
+      const { records } = await store.readQueueRecords(topic, queueId, offset, 1);
+      if (records[0]) deliver(records[0]);
     }
     const room = max - (out.length - before);
-    const visible = store.maxOffset(p.topic, p.queueId);
+    const visible = store.maxOffset(topic, queueId);
     if (room <= 0 || p.next >= visible) return;
-    const filter = m.subscriptions.get(p.topic) ?? parseTagExpression('*');
+    const filter = m.subscriptions.get(topic) ?? parseTagExpression('*');
     const from = p.next;
-    const { records, nextOffset } = await store.readQueue(p.topic, p.queueId, from, room, {
+    const { records, nextOffset } = await store.readQueueRecords(topic, queueId, from, room, {
       tagHashes: filter.all ? undefined : filter.hashes,
       maxBytes: this.deps.maxPullBytes,
     });
@@ -357,9 +366,9 @@ export class ConsumerGroup {
     const delivered = new Set<number>();
     for (const record of records) {
       // The tag hash matched; the real tag confirms it (hash collisions are filtered here).
-      if (!matchesTag(filter, record.tag) || p.done.has(record.queueOffset)) continue;
+      if ((!filter.all && !matchesTag(filter, recordTag(record.bytes))) || p.done.has(record.queueOffset)) continue;
       delivered.add(record.queueOffset);
-      out.push({ record, reconsumeTimes: p.lease(record.queueOffset, m.id, deadline, record.reconsumeTimes) });
+      deliver(record);
     }
     for (let o = from; o < nextOffset; o++) if (!delivered.has(o)) p.markDone(o);
   }

@@ -12,11 +12,12 @@ import type {
   NackRequest,
   PullRequest,
   PullResponse,
+  RawPullResponse,
   StartFrom,
 } from '../protocol/commands.js';
 import { splitBodies } from '../protocol/message-codec.js';
 import type { ClientOptions, Connection } from './connection.js';
-import { messageRef, toReceivedMessage } from './message-convert.js';
+import { messageRef, receivedFromRecords, toReceivedMessage } from './message-convert.js';
 
 export type { StartFrom };
 
@@ -144,10 +145,14 @@ export class GroupMember {
    * Pulls up to `max` messages, held by the broker up to `waitMs` when none are ready (long poll).
    */
   async pull(max: number, waitMs: number): Promise<ReceivedMessage[]> {
-    const request: PullRequest = { group: this.options.group, max, waitMs };
+    const request: PullRequest = { group: this.options.group, max, waitMs, raw: true };
     if (this.options.invisibleMs !== undefined) request.invisibleMs = this.options.invisibleMs;
     // The broker may hold the request for waitMs; the margin covers a slow store read on top.
-    const reply = await this.asMember(() => this.connection.request<PullResponse>(Command.PULL, request, undefined, { timeoutMs: waitMs + 10_000 }));
+    const reply = await this.asMember(() =>
+      this.connection.request<PullResponse | RawPullResponse>(Command.PULL, request, undefined, { timeoutMs: waitMs + 10_000 }),
+    );
+    if ('o' in reply.payload) return receivedFromRecords(reply.payload, reply.body);
+    // A broker older than `raw` sends each message decoded.
     const wires = reply.payload.messages ?? [];
     if (!Array.isArray(wires)) throw new InternalError('PULL response has no message list');
     const bodies = splitBodies(reply.body, wires);

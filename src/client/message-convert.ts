@@ -1,8 +1,12 @@
-import { InvalidArgumentError, MessageTooLargeError } from '../common/errors.js';
+import { CorruptDataError, InvalidArgumentError, MalformedFrameError, MessageTooLargeError } from '../common/errors.js';
+import { u32 } from '../common/le.js';
 import { normalizeKeys } from '../common/message.js';
 import { validateName } from '../common/names.js';
 import type { DeadLetterMessage, Message, ReceivedMessage, SendResult } from '../common/message.js';
-import type { WireDeliveredMessage, WireOutgoingMessage } from '../protocol/commands.js';
+import type { StoredRecord } from '../common/record.js';
+import { decodeRecord, MIN_RECORD_SIZE } from '../common/record-codec.js';
+import { originOf, userProperties } from '../common/system-properties.js';
+import type { RawPullResponse, WireDeliveredMessage, WireOutgoingMessage } from '../protocol/commands.js';
 import type { WireDeadLetter } from '../protocol/reliability-commands.js';
 
 /**
@@ -110,6 +114,65 @@ export function toReceivedMessage(wire: WireDeliveredMessage, body: Buffer): Rec
   };
   if (wire.g !== undefined && wire.g !== '') message.tag = wire.g;
   if (Array.isArray(wire.h)) message.ackRef = [wire.h[0], wire.h[1], wire.h[2]];
+  return message;
+}
+
+/**
+ * The messages of a PULL answered with records as stored (RawPullResponse): each record's crc is
+ * checked here, since the broker passed its bytes on unread, and each is shown as the broker shows
+ * a decoded one (broker/delivery-view.ts): a retry copy as the message first sent, with `ackRef`
+ * where it lives, and without the broker's own properties. Bodies are views into `body`.
+ */
+export function receivedFromRecords(reply: RawPullResponse, body: Buffer): ReceivedMessage[] {
+  const { o: offsets, r: reconsumeTimes } = reply;
+  if (!Array.isArray(offsets) || !Array.isArray(reconsumeTimes) || offsets.length !== reconsumeTimes.length) {
+    throw new MalformedFrameError('PULL response lacks matching offset and reconsume-times lists');
+  }
+  const out: ReceivedMessage[] = new Array(offsets.length);
+  let pos = 0;
+  for (let i = 0; i < offsets.length; i++) {
+    const size = body.length - pos >= 4 ? u32(body, pos) : 0;
+    if (size < MIN_RECORD_SIZE || size > body.length - pos) {
+      throw new MalformedFrameError(`record ${i} of a PULL response claims ${size} bytes but the frame has ${body.length - pos} left`);
+    }
+    let record: StoredRecord;
+    try {
+      record = decodeRecord(body, -1, pos);
+    } catch (cause) {
+      throw new CorruptDataError(`record ${i} of a PULL response (queue offset ${offsets[i]}) is corrupt: ${(cause as Error).message}`, {
+        context: { queueOffset: offsets[i] },
+        cause,
+      });
+    }
+    record.queueOffset = offsets[i]!;
+    out[i] = fromRecord(record, reconsumeTimes[i]!);
+    pos += size;
+  }
+  if (pos !== body.length) throw new MalformedFrameError(`PULL response has ${body.length - pos} bytes after its last record`);
+  return out;
+}
+
+function fromRecord(r: StoredRecord, reconsumeTimes: number): ReceivedMessage {
+  const message: ReceivedMessage = {
+    msgId: r.msgId,
+    topic: r.topic,
+    queueId: r.queueId,
+    queueOffset: r.queueOffset,
+    keys: r.keys,
+    properties: userProperties(r.properties),
+    body: r.body,
+    bornTimestamp: r.bornTimestamp,
+    storeTimestamp: r.storeTimestamp,
+    reconsumeTimes,
+  };
+  if (r.tag !== undefined) message.tag = r.tag;
+  const origin = originOf(r.properties);
+  if (origin !== undefined) {
+    message.ackRef = [r.topic, r.queueId, r.queueOffset];
+    message.topic = origin.topic;
+    message.queueId = origin.queueId;
+    message.queueOffset = origin.queueOffset;
+  }
   return message;
 }
 

@@ -35,6 +35,7 @@ export const FIXED_HEADER_SIZE = 48;
 export const MIN_RECORD_SIZE = FIXED_HEADER_SIZE + 2 + 1 + 2 + 4 + 4;
 /** Offset of the storeTimestamp field, read alone by offsetForTimestamp. */
 export const STORE_TIMESTAMP_AT = 36;
+const RECONSUME_TIMES_AT = 44;
 
 const CRC_START = 12;
 const MAX_U32 = 0xffff_ffff;
@@ -91,7 +92,7 @@ export function encodeRecord(input: RecordInput, queueOffset: number, storeTimes
   putU64(buf, 20, queueOffset);
   putU64(buf, 28, input.bornTimestamp);
   putU64(buf, 36, storeTimestamp);
-  putU32(buf, 44, input.reconsumeTimes);
+  putU32(buf, RECONSUME_TIMES_AT, input.reconsumeTimes);
   let pos = FIXED_HEADER_SIZE;
   putU16(buf, pos, topicLen);
   pos += 2;
@@ -152,6 +153,23 @@ export function decodeDispatchInfo(buf: Buffer, at: number): DispatchInfo {
     tag: tagLen === 0 ? undefined : buf.toString('utf8', pos, pos + tagLen),
     storeTimestamp: u64(buf, at + 36),
   };
+}
+
+/**
+ * The reconsumeTimes field of a whole record, read without decoding it (or checking it: a broker
+ * serving a PULL passes the bytes on, the consumer checks them).
+ */
+export function recordReconsumeTimes(record: Buffer): number {
+  return u32(record, RECONSUME_TIMES_AT);
+}
+
+/** The tag of a whole record (undefined when it has none), read like recordReconsumeTimes. */
+export function recordTag(record: Buffer): string | undefined {
+  let pos = FIXED_HEADER_SIZE;
+  pos += 2 + u16(record, pos);
+  pos += 1 + record[pos]!;
+  const tagLen = u16(record, pos);
+  return tagLen === 0 ? undefined : record.toString('utf8', pos + 2, pos + 2 + tagLen);
 }
 
 function corrupt(why: string, physicalOffset: number): CorruptDataError {
@@ -217,7 +235,7 @@ export function decodeRecord(buf: Buffer, physicalOffset: number, at = 0, copyBo
     body: copyBody ? Buffer.from(bodyView) : bodyView,
     bornTimestamp: u64(buf, at + 28),
     storeTimestamp: u64(buf, at + 36),
-    reconsumeTimes: u32(buf, at + 44),
+    reconsumeTimes: u32(buf, at + RECONSUME_TIMES_AT),
   };
   if (tagLen > 0) record.tag = buf.toString('utf8', tagAt, tagAt + tagLen);
   return record;

@@ -1,7 +1,8 @@
 /**
  * Properties the broker itself writes on retry, delayed and dead-letter records. They ride in the
  * record's property map (so they survive in the log without a new record format) and are stripped
- * before a message is shown to a consumer, so a user sees exactly the properties they sent.
+ * before a message is shown to a consumer (by the consumer itself when it pulls records as stored),
+ * so a user sees exactly the properties they sent.
  */
 export const SystemProperty = {
   /** broker-clock ms at which a DELAYED record is released */
@@ -25,6 +26,16 @@ export function userProperties(properties: Record<string, string>): Record<strin
     delete out[key];
   }
   return out ?? properties;
+}
+
+/**
+ * Where a retry copy (it carries ORIGIN_TOPIC) is shown to a consumer: the topic, queue and offset
+ * the message was first delivered from. Undefined for any other record.
+ */
+export function originOf(properties: Record<string, string>): { topic: string; queueId: number; queueOffset: number } | undefined {
+  const topic = properties[SystemProperty.ORIGIN_TOPIC];
+  if (topic === undefined) return undefined;
+  return { topic, queueId: Number(properties[SystemProperty.ORIGIN_QUEUE] ?? -1), queueOffset: Number(properties[SystemProperty.ORIGIN_OFFSET] ?? -1) };
 }
 
 export function isSystemProperty(key: string): boolean {

@@ -19,7 +19,7 @@ export const Command = {
   JOIN_GROUP: 20,
   /** c→b {GroupRef} → {} */
   LEAVE_GROUP: 21,
-  /** c→b {PullRequest} → {PullResponse} + bodies. Long-polls up to waitMs. */
+  /** c→b {PullRequest} → {PullResponse} + bodies, or with `raw` {RawPullResponse} + records. Long-polls up to waitMs. */
   PULL: 22,
   /** c→b {AckRequest} → {} */
   ACK: 23,
@@ -165,6 +165,8 @@ export interface PullRequest {
   waitMs: number;
   /** un-acked messages become deliverable again after this long (default broker-side) */
   invisibleMs?: number;
+  /** answer with the records as stored (RawPullResponse) rather than PullResponse */
+  raw?: boolean;
 }
 
 export interface WireDeliveredMessage {
@@ -190,6 +192,19 @@ export interface WireDeliveredMessage {
 
 export interface PullResponse {
   messages: WireDeliveredMessage[];
+}
+
+/**
+ * The answer to a PULL with `raw`: the body holds the delivered records back to back, exactly as
+ * the broker stores them (common/record-codec.ts: each starts with its size and carries a crc).
+ * The broker neither decodes nor re-encodes them; the consumer checks and decodes each, and shows
+ * a retry copy as the message first sent (client/message-convert.ts).
+ */
+export interface RawPullResponse {
+  /** each record's queue offset (a released transactional or delayed record's own field says -1) */
+  o: number[];
+  /** each delivery's reconsume times (orderly and broadcast groups count retries in place) */
+  r: number[];
 }
 
 /** [topic, queueId, queueOffset] */

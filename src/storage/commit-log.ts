@@ -237,11 +237,9 @@ export class CommitLog<T> {
     this.recent.clear();
   }
 
-  /** The cached record that starts at `offset` and has `size` bytes (when size is given), if any. */
-  private fromRecent(offset: number, size?: number): StoredRecord | undefined {
-    const bytes = this.recent.get(offset, size);
-    // Encoded by this process and never read back from disk: its checksum cannot be wrong.
-    return bytes === undefined ? undefined : decodeRecord(bytes, offset, 0, false, false);
+  /** A copy of the cached record that starts at `offset` and has `size` bytes (when given), if kept. */
+  private fromRecent(offset: number, size?: number): Buffer | undefined {
+    return this.recent.get(offset, size);
   }
 
   /** Keeps free space ahead of the tail segment's data (in the background, a step at a time). */
@@ -358,7 +356,8 @@ export class CommitLog<T> {
   async readAt(offset: number): Promise<StoredRecord> {
     const { segment, position } = this.locate(offset, MIN_RECORD_SIZE);
     const cached = this.fromRecent(offset);
-    if (cached !== undefined) return cached;
+    // Encoded by this process and never read back from disk: its checksum cannot be wrong.
+    if (cached !== undefined) return decodeRecord(cached, offset, 0, false, false);
     const first = await segment.read(position, Math.min(FIRST_READ, segment.written - position));
     const size = first.readUInt32LE(0);
     if (size <= first.length) return decodeRecord(first, offset, 0, size < first.length);
@@ -407,8 +406,13 @@ export class CommitLog<T> {
     return groups;
   }
 
-  async readGroup(group: ReadGroup): Promise<StoredRecord[]> {
-    const cached: StoredRecord[] = [];
+  /**
+   * The group's records as stored: views into the read buffer, or copies from the recent-record
+   * cache. Only each record's size is checked here, against its queue entry; whoever decodes the
+   * bytes checks them (decodeRecord, or the consumer of a PULL reply).
+   */
+  async readGroup(group: ReadGroup): Promise<Buffer[]> {
+    const cached: Buffer[] = [];
     for (const loc of group.locations) {
       const record = this.fromRecent(loc.offset, loc.size);
       if (record === undefined) break;
@@ -416,8 +420,6 @@ export class CommitLog<T> {
     }
     if (cached.length === group.locations.length) return cached;
     const { buf, base } = await this.readSpan(group);
-    // Bodies stay views into the group's read buffer: queue reads serve pulls, which copy them
-    // into the reply at once (a copy here was a second one per message).
     return group.locations.map((loc) => {
       const at = loc.offset - base;
       if (at + loc.size > buf.length || u32(buf, at) !== loc.size) {
@@ -425,7 +427,7 @@ export class CommitLog<T> {
           context: { physicalOffset: loc.offset, expectedSize: loc.size },
         });
       }
-      return decodeRecord(buf, loc.offset, at);
+      return buf.subarray(at, at + loc.size);
     });
   }
 
@@ -441,11 +443,6 @@ export class CommitLog<T> {
       }
     }
     return { buf: await segment.read(group.position, group.length), base: segment.start + group.position };
-  }
-
-  async readRecords(locations: RecordLocation[]): Promise<StoredRecord[]> {
-    const groups = await Promise.all(this.planReads(locations).map((g) => this.readGroup(g)));
-    return groups.flat();
   }
 
   /**

@@ -19,6 +19,8 @@ export {
   type MessageStoreOptions,
   type ReadQueueOptions,
   type ReadQueueResult,
+  type QueueRecord,
+  type QueueRecordsResult,
   type DispatchListener,
 } from './types.js';
 export { HashIndex, type HashIndexOptions } from './hash-index.js';

@@ -18,6 +18,8 @@ import {
   type MessageStoreOptions,
   type ReadQueueOptions,
   type ReadQueueResult,
+  type QueueRecord,
+  type QueueRecordsResult,
   type RecordInput,
   type ReleaseResult,
   type ReleaseTarget,
@@ -282,12 +284,30 @@ export class MessageStore {
 
   /**
    * Scans up to maxEntries entries from fromOffset (from minOffset if it is below) and returns the
-   * records whose tag hash is in tagHashes (all when undefined). With maxBytes, stops before the
-   * record that would take the bodies past it (always at least one record). nextOffset is the offset
-   * after the last scanned entry; at or beyond the visible max: no records, nextOffset = fromOffset.
-   * Bodies may be views into a shared read buffer of up to 1 MiB: copy one before keeping it.
+   * records whose tag hash is in tagHashes (all when undefined), decoded and checked. With maxBytes,
+   * stops before the record that would take the records past it (always at least one record).
+   * nextOffset is the offset after the last scanned entry; at or beyond the visible max: no
+   * records, nextOffset = fromOffset. Bodies may be views into a shared read buffer of up to 1 MiB:
+   * copy one before keeping it.
    */
   async readQueue(topic: string, queueId: number, fromOffset: number, maxEntries: number, options: ReadQueueOptions = {}): Promise<ReadQueueResult> {
+    const { records, nextOffset } = await this.readQueueRecords(topic, queueId, fromOffset, maxEntries, options);
+    return {
+      records: records.map(({ bytes, physicalOffset, queueOffset }) => {
+        const record = decodeRecord(bytes, physicalOffset);
+        // A released held record says -1 (or nothing useful) about its queue: the entry is the truth.
+        record.queueOffset = queueOffset;
+        return record;
+      }),
+      nextOffset,
+    };
+  }
+
+  /**
+   * readQueue without the decoding: each record's bytes as stored (a view, as readQueue's bodies)
+   * with its queue offset. Only sizes are checked; whoever decodes the bytes checks their crc.
+   */
+  async readQueueRecords(topic: string, queueId: number, fromOffset: number, maxEntries: number, options: ReadQueueOptions = {}): Promise<QueueRecordsResult> {
     this.assertOpen('readQueue');
     if (!Number.isSafeInteger(fromOffset) || fromOffset < 0) throw new InvalidArgumentError('fromOffset must be a non-negative integer');
     if (!Number.isSafeInteger(maxEntries) || maxEntries < 0) throw new InvalidArgumentError('maxEntries must be a non-negative integer');
@@ -299,29 +319,22 @@ export class MessageStore {
       const entries = await cq.readEntries(start, end - start);
       const locations: RecordLocation[] = [];
       const queueOffsets: number[] = [];
-      const { tagHashes, maxBytes } = options;
+      const { tagHashes, maxBytes = Infinity } = options;
       for (let i = 0; i < end - start; i++) {
         const at = i * CQ_ENTRY_SIZE;
         if (tagHashes !== undefined && !tagHashes.has(u32(entries, at + CQ_TAG_HASH_AT))) continue;
         locations.push({ offset: u64(entries, at), size: u32(entries, at + 8) });
         queueOffsets.push(start + i);
       }
-      if (locations.length === 0) return { records: [], nextOffset: end };
-      // A released held record says -1 (or nothing useful) about its queue: the entry is the truth.
-      if (maxBytes === undefined) {
-        const records = await this.log.readRecords(locations);
-        for (let i = 0; i < records.length; i++) records[i]!.queueOffset = queueOffsets[i]!;
-        return { records, nextOffset: end };
-      }
+      const records: QueueRecord[] = [];
+      let bytes = 0;
       // Read group by group so a byte limit does not pull in reads it will not use.
-      const records: StoredRecord[] = [];
-      let bodyBytes = 0;
       for (const group of this.log.planReads(locations)) {
         for (const record of await this.log.readGroup(group)) {
-          if (records.length > 0 && bodyBytes + record.body.length > maxBytes) return { records, nextOffset: queueOffsets[records.length] };
-          record.queueOffset = queueOffsets[records.length]!;
-          records.push(record);
-          bodyBytes += record.body.length;
+          const i = records.length;
+          if (i > 0 && bytes + record.length > maxBytes) return { records, nextOffset: queueOffsets[i]! };
+          records.push({ bytes: record, physicalOffset: locations[i]!.offset, queueOffset: queueOffsets[i]! });
+          bytes += record.length;
         }
       }
       return { records, nextOffset: end };

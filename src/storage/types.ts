@@ -101,12 +101,26 @@ export type StoreState = 'opening' | 'open' | 'closing' | 'closed';
 export interface ReadQueueOptions {
   /** Only records whose consume-queue tag hash is in this set (all when undefined). */
   tagHashes?: ReadonlySet<number>;
-  /** Stop before the record that would take the bodies past this many bytes (at least one record). */
+  /** Stop before the record that would take the records past this many bytes (at least one record). */
   maxBytes?: number;
 }
 
 export interface ReadQueueResult {
   records: StoredRecord[];
+  nextOffset: number;
+}
+
+/** A record as stored, read through its queue. */
+export interface QueueRecord {
+  /** the whole record (see common/record-codec.ts), not yet checked */
+  bytes: Buffer;
+  physicalOffset: number;
+  /** the queue entry's offset (the record's own field says -1 for a released held record) */
+  queueOffset: number;
+}
+
+export interface QueueRecordsResult {
+  records: QueueRecord[];
   nextOffset: number;
 }
 

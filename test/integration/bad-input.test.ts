@@ -1,14 +1,12 @@
-import net from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { FrameDecoder } from '../../src/protocol/frame-decoder.js';
-import { encodeFrame } from '../../src/protocol/frame.js';
-import type { Frame } from '../../src/protocol/frame.js';
 import { Command, PROTOCOL_VERSION } from '../../src/protocol/commands.js';
 import { Producer, SimpleConsumer } from '../../src/index.js';
 import { removeDir, startBrokerProcess, uniqueName } from '../helpers/broker-process.js';
 import type { BrokerProcess } from '../helpers/broker-process.js';
+import { frame, rawConnection } from '../helpers/raw-connection.js';
 
 let broker: BrokerProcess;
+const raw = () => rawConnection(broker.port);
 let producer: Producer;
 const topic = uniqueName('healthy');
 
@@ -23,40 +21,6 @@ afterAll(async () => {
   await broker?.stop();
   if (broker) await removeDir(broker.dataDir);
 });
-
-/** A raw connection: write bytes, collect decoded frames, see when the broker closes it. */
-function raw(): Promise<{ socket: net.Socket; frames: Frame[]; closed: Promise<void>; next: () => Promise<Frame> }> {
-  return new Promise((resolve, reject) => {
-    const socket = net.connect(broker.port, '127.0.0.1');
-    const frames: Frame[] = [];
-    const decoder = new FrameDecoder({ maxFrameSize: 64 * 1024 * 1024 });
-    let waiter: (() => void) | undefined;
-    socket.on('data', (c: Buffer) => {
-      frames.push(...decoder.push(c));
-      waiter?.();
-    });
-    const closed = new Promise<void>((r) => socket.on('close', () => r()));
-    socket.on('error', () => undefined);
-    let read = 0;
-    const next = async (): Promise<Frame> => {
-      const deadline = Date.now() + 10_000;
-      while (frames.length <= read) {
-        if (Date.now() > deadline) throw new Error('no frame from the broker');
-        await new Promise<void>((r) => {
-          waiter = r;
-          setTimeout(r, 100);
-        });
-      }
-      return frames[read++]!;
-    };
-    socket.once('connect', () => resolve({ socket, frames, closed, next }));
-    socket.once('error', reject);
-  });
-}
-
-function frame(c: number, i: number, d: unknown, body?: Buffer): Buffer {
-  return Buffer.concat(encodeFrame({ c, i, f: 0, d }, body));
-}
 
 const hello = frame(Command.HELLO, 1, { version: PROTOCOL_VERSION, clientId: 'raw-test' });
 

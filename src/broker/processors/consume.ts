@@ -1,6 +1,7 @@
 import { InvalidArgumentError, NotAMemberError } from '../../common/errors.js';
 import { validateName } from '../../common/names.js';
-import type { JoinGroupResponse, MessageRef, PullResponse, StartFrom, WireDeliveredMessage } from '../../protocol/commands.js';
+import { decodeRecord } from '../../common/record-codec.js';
+import type { JoinGroupResponse, MessageRef, PullResponse, RawPullResponse, StartFrom, WireDeliveredMessage } from '../../protocol/commands.js';
 import type { GroupSettings } from '../consumer-group.js';
 import { toWireDelivered } from '../delivery-view.js';
 import { DEFAULT_MAX_RECONSUME_TIMES, MAX_RECONSUME_TIMES } from '../retry-policy.js';
@@ -58,7 +59,10 @@ export function leaveAll(ctx: BrokerContext, session: Session, only?: string): v
   }
 }
 
-/** PULL {group, max, waitMs, invisibleMs?} → {messages} + bodies, held up to waitMs when empty. */
+/**
+ * PULL {group, max, waitMs, invisibleMs?, raw?} → {o, r} + the records as stored, or without `raw`
+ * {messages} + bodies; held up to waitMs when there is nothing to hand out.
+ */
 export const pull: Processor = async (ctx, session, { payload }) => {
   const d = asObject(payload, 'PULL payload');
   const groupName = validateName('group', d.group);
@@ -69,15 +73,30 @@ export const pull: Processor = async (ctx, session, { payload }) => {
   const invisibleMs = optInt(d, 'invisibleMs', 100, 12 * 3600_000, ctx.options.defaultInvisibleMs);
   const group = await ctx.groups.get(groupName);
   const deliveries = await group.pull(memberId, max, waitMs, invisibleMs);
-  const messages: WireDeliveredMessage[] = new Array(deliveries.length);
-  const bodies: Buffer[] = new Array(deliveries.length);
-  for (let i = 0; i < deliveries.length; i++) {
-    const { record, reconsumeTimes } = deliveries[i]!;
+  const n = deliveries.length;
+  if (d.raw === true) {
+    const reply: RawPullResponse = { o: new Array(n), r: new Array(n) };
+    const records: Buffer[] = new Array(n);
+    for (let i = 0; i < n; i++) {
+      const delivery = deliveries[i]!;
+      reply.o[i] = delivery.queueOffset;
+      reply.r[i] = delivery.reconsumeTimes;
+      records[i] = delivery.bytes;
+    }
+    return { payload: reply, body: n > 0 ? packBodies(records) : undefined };
+  }
+  // Clients that do not ask for records get each message decoded, and its bodies alone.
+  const messages: WireDeliveredMessage[] = new Array(n);
+  const bodies: Buffer[] = new Array(n);
+  for (let i = 0; i < n; i++) {
+    const { bytes: stored, physicalOffset, queueOffset, reconsumeTimes } = deliveries[i]!;
+    const record = decodeRecord(stored, physicalOffset);
+    record.queueOffset = queueOffset;
     messages[i] = toWireDelivered(record, reconsumeTimes);
     bodies[i] = record.body;
   }
   const reply: PullResponse = { messages };
-  return { payload: reply, body: bodies.length > 0 ? packBodies(bodies) : undefined };
+  return { payload: reply, body: n > 0 ? packBodies(bodies) : undefined };
 };
 
 /** ACK {group, items}: processed. Accepted from any connection: an ack after a reconnect counts. */

@@ -3,6 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { ConsumerGroup } from '../../../src/broker/consumer-group.js';
+import { decodeRecord } from '../../../src/common/record-codec.js';
 import { MessageStore, RecordType } from '../../../src/storage/index.js';
 
 describe('ConsumerGroup.pull on a real store', () => {
@@ -42,10 +43,10 @@ describe('ConsumerGroup.pull on a real store', () => {
     // 8 of 10: the first queue gives its 5, the second the 3 that still fit.
     const got = await group.pull('a', 8, 0, 60_000);
     expect(got).toHaveLength(8);
-    const perQueue = [0, 1].map((q) => got.filter((d) => d.record.queueId === q).length).sort();
+    const perQueue = [0, 1].map((q) => got.filter((d) => d.queueId === q).length).sort();
     expect(perQueue).toEqual([3, 5]);
     const rest = await group.pull('a', 8, 0, 60_000);
-    expect([...got, ...rest].map((d) => d.record.body.toString()).sort()).toEqual(
+    expect([...got, ...rest].map((d) => decodeRecord(d.bytes, d.physicalOffset).body.toString()).sort()).toEqual(
       ['q0-0', 'q0-1', 'q0-2', 'q0-3', 'q0-4', 'q1-0', 'q1-1', 'q1-2', 'q1-3', 'q1-4'].sort(),
     );
     expect(got.every((d) => d.reconsumeTimes === 0)).toBe(true);

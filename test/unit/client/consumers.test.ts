@@ -15,7 +15,10 @@ afterEach(async () => {
   while (cleanup.length > 0) await cleanup.pop()!();
 });
 
-/** A fake group: a backlog of messages, pulls parked while it is empty, LEAVE answers parked pulls. */
+/**
+ * A fake group: a backlog of messages, pulls parked while it is empty, LEAVE answers parked pulls.
+ * It answers PULL as a broker older than `raw` did (each message decoded), which clients still read.
+ */
 class FakeGroup {
   backlog: { wire: WireDeliveredMessage; body: Buffer }[] = [];
   parked: { max: number; resolve: (r: unknown) => void }[] = [];
@@ -187,7 +190,7 @@ describe('SimpleConsumer', () => {
     const [first] = await consumer.receive(10, 5_000);
     expect(first).toMatchObject({ topic: 'orders', queueOffset: 0, tag: 'x', keys: [], properties: {} });
     expect(first!.body.toString()).toBe('late');
-    expect(broker.requests.find((r) => r.code === Command.PULL)?.payload).toEqual({ group: 'g', max: 10, waitMs: 5_000, invisibleMs: 5_000 });
+    expect(broker.requests.find((r) => r.code === Command.PULL)?.payload).toEqual({ group: 'g', max: 10, waitMs: 5_000, invisibleMs: 5_000, raw: true });
 
     group.add('a');
     group.add('b');

@@ -131,10 +131,11 @@ describe('MessageStore append and read', () => {
     expect(none).toEqual({ records: [], nextOffset: 8 });
   });
 
-  it('stops at maxBytes of bodies but always returns one record', async () => {
+  it('stops at maxBytes of records but always returns one record', async () => {
     const store = await openStore();
     await store.append([0, 1, 2, 3, 4].map((i) => rec({ body: Buffer.alloc(100, i) })));
-    const some = await store.readQueue('orders', 0, 0, 10, { maxBytes: 250 });
+    // Each record is 178 bytes: 100 of body, 78 of header, topic and id.
+    const some = await store.readQueue('orders', 0, 0, 10, { maxBytes: 2 * 178 + 177 });
     expect(some.records.map((r) => r.queueOffset)).toEqual([0, 1]);
     expect(some.nextOffset).toBe(2);
     const one = await store.readQueue('orders', 0, 3, 10, { maxBytes: 10 });
