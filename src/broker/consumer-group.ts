@@ -165,10 +165,10 @@ export class ConsumerGroup {
     });
   }
 
-  ack(topic: string, queueId: number, offset: number): void {
+  ack(topic: string, queueId: number, offsets: readonly number[]): void {
     const p = this.progress.get(`${topic}/${queueId}`);
     if (!p) return;
-    p.markDone(offset);
+    for (const offset of offsets) p.markDone(offset);
     // An orderly queue was blocked on this message; its next one may go out now.
     if (this.settings.orderly) this.wakeOwner(p.key);
   }

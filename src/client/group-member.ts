@@ -12,6 +12,7 @@ import type {
   NackRequest,
   PullRequest,
   PullResponse,
+  QueueAcks,
   RawPullResponse,
   StartFrom,
 } from '../protocol/commands.js';
@@ -162,7 +163,7 @@ export class GroupMember {
   /** Acks are idempotent on the broker, so they are resent on retriable errors. */
   async ack(items: MessageRef[]): Promise<void> {
     if (items.length === 0) return;
-    const request: AckRequest = { group: this.options.group, items };
+    const request: AckRequest = { group: this.options.group, byQueue: byQueue(items) };
     await this.asMember(() => this.connection.request(Command.ACK, request, undefined, { retries: 2 }), false);
   }
 
@@ -231,6 +232,17 @@ export class GroupMember {
       }
     }
   }
+}
+
+/** Refs as runs of one queue's offsets (a batch of acks usually comes from a few queues, in order). */
+export function byQueue(items: readonly MessageRef[]): QueueAcks[] {
+  const out: QueueAcks[] = [];
+  let run: QueueAcks | undefined;
+  for (const [topic, queueId, offset] of items) {
+    if (run !== undefined && run[0] === topic && run[1] === queueId) run[2].push(offset);
+    else out.push((run = [topic, queueId, [offset]]));
+  }
+  return out;
 }
 
 export function asHalfmqError(err: unknown): HalfmqError {

@@ -21,7 +21,7 @@ export const Command = {
   LEAVE_GROUP: 21,
   /** c→b {PullRequest} → {PullResponse} + bodies, or with `raw` {RawPullResponse} + records. Long-polls up to waitMs. */
   PULL: 22,
-  /** c→b {AckRequest} → {} */
+  /** c→b {AckRequest} → {}: processed (by `items` or, compactly, `byQueue`) */
   ACK: 23,
   /** c→b {NackRequest} → {}: "not consumed", the message must come again. */
   NACK: 24,
@@ -212,8 +212,13 @@ export type MessageRef = [string, number, number];
 
 export interface AckRequest {
   group: string;
-  items: MessageRef[];
+  /** one entry per message (what clients before `byQueue` send) */
+  items?: MessageRef[];
+  /** the same, one entry per run of messages of one queue: [topic, queueId, queueOffsets] */
+  byQueue?: QueueAcks[];
 }
+
+export type QueueAcks = [string, number, number[]];
 
 export interface NackRequest {
   group: string;

@@ -1,7 +1,7 @@
 import { InvalidArgumentError, NotAMemberError } from '../../common/errors.js';
 import { validateName } from '../../common/names.js';
 import { decodeRecord } from '../../common/record-codec.js';
-import type { JoinGroupResponse, MessageRef, PullResponse, RawPullResponse, StartFrom, WireDeliveredMessage } from '../../protocol/commands.js';
+import type { JoinGroupResponse, MessageRef, PullResponse, QueueAcks, RawPullResponse, StartFrom, WireDeliveredMessage } from '../../protocol/commands.js';
 import type { GroupSettings } from '../consumer-group.js';
 import { toWireDelivered } from '../delivery-view.js';
 import { DEFAULT_MAX_RECONSUME_TIMES, MAX_RECONSUME_TIMES } from '../retry-policy.js';
@@ -99,11 +99,15 @@ export const pull: Processor = async (ctx, session, { payload }) => {
   return { payload: reply, body: n > 0 ? packBodies(bodies) : undefined };
 };
 
-/** ACK {group, items}: processed. Accepted from any connection: an ack after a reconnect counts. */
+/**
+ * ACK {group, items?, byQueue?}: processed. Accepted from any connection: an ack after a reconnect
+ * counts. `byQueue` lists the offsets of one queue together, so the broker looks each queue up once.
+ */
 export const ack: Processor = async (ctx, _session, { payload }) => {
   const d = asObject(payload, 'ACK payload');
   const group = await ctx.groups.get(validateName('group', d.group));
-  for (const [topic, queueId, offset] of refs(d.items)) group.ack(topic, queueId, offset);
+  if (d.items !== undefined) for (const [topic, queueId, offset] of refs(d.items)) group.ack(topic, queueId, [offset]);
+  if (d.byQueue !== undefined) for (const [topic, queueId, offsets] of queueAcks(d.byQueue)) group.ack(topic, queueId, offsets);
   return { payload: {} };
 };
 
@@ -128,6 +132,19 @@ function refs(items: unknown): MessageRef[] {
     }
     return [item[0], reqInt(item[1], `items[${i}] queueId`), reqInt(item[2], `items[${i}] queueOffset`)];
   });
+}
+
+function queueAcks(value: unknown): QueueAcks[] {
+  if (!Array.isArray(value)) throw new InvalidArgumentError('byQueue must be an array of [topic, queueId, queueOffsets]');
+  for (let i = 0; i < value.length; i++) {
+    const entry: unknown = value[i];
+    if (!Array.isArray(entry) || entry.length !== 3 || typeof entry[0] !== 'string' || !Array.isArray(entry[2])) {
+      throw new InvalidArgumentError(`byQueue[${i}] must be [topic, queueId, queueOffsets]`);
+    }
+    reqInt(entry[1], `byQueue[${i}] queueId`);
+    for (const offset of entry[2] as unknown[]) reqInt(offset, `byQueue[${i}] queueOffset`);
+  }
+  return value as QueueAcks[];
 }
 
 function parseSettings(d: Record<string, unknown>): GroupSettings {

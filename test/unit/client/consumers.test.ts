@@ -1,6 +1,7 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import { IllegalStateError, InvalidArgumentError, NotAMemberError } from '../../../src/common/errors.js';
 import type { ReceivedMessage } from '../../../src/common/message.js';
+import { byQueue } from '../../../src/client/group-member.js';
 import { PushConsumer } from '../../../src/client/push-consumer.js';
 import { SimpleConsumer } from '../../../src/client/simple-consumer.js';
 import { Command } from '../../../src/protocol/commands.js';
@@ -103,7 +104,7 @@ describe('PushConsumer', () => {
     group.add('one');
     group.add('two');
     group.add('bad');
-    await until(() => seen.length === 3 && group.nacks.length === 1 && group.acks.flatMap((a) => a.items).length === 2);
+    await until(() => seen.length === 3 && group.nacks.length === 1 && group.acks.flatMap((a) => a.byQueue!.flatMap((q) => q[2])).length === 2);
     expect(seen.map((m) => m.body.toString())).toEqual(['one', 'two', 'bad']);
     expect(group.nacks[0]).toEqual({ group: 'g', items: [['orders', 0, 2]], reason: 'cannot handle bad' });
     expect(errors).toHaveLength(1);
@@ -198,7 +199,7 @@ describe('SimpleConsumer', () => {
     await consumer.ack(first!);
     await consumer.ack(two);
     await consumer.nack(two[0]!, 'try later');
-    expect(group.acks.map((a) => a.items)).toEqual([[['orders', 0, 0]], [['orders', 0, 1], ['orders', 0, 2]]]);
+    expect(group.acks.map((a) => a.byQueue)).toEqual([[['orders', 0, [0]]], [['orders', 0, [1, 2]]]]);
     expect(group.nacks).toEqual([{ group: 'g', items: [['orders', 0, 1]], reason: 'try later' }]);
     await expect(consumer.ack({} as never)).rejects.toBeInstanceOf(InvalidArgumentError);
 
@@ -218,5 +219,25 @@ describe('SimpleConsumer', () => {
     const got = await consumer.receive(1, 0);
     expect(got).toHaveLength(1);
     expect(broker.count(Command.JOIN_GROUP)).toBe(2);
+  });
+});
+
+describe('byQueue (the compact ACK)', () => {
+  it('joins consecutive refs of one queue and keeps every ref, in order', () => {
+    const refs: [string, number, number][] = [
+      ['a', 0, 5],
+      ['a', 0, 6],
+      ['a', 1, 5],
+      ['b', 1, 2],
+      ['a', 0, 7],
+      ['a', 0, 3],
+    ];
+    expect(byQueue(refs)).toEqual([
+      ['a', 0, [5, 6]],
+      ['a', 1, [5]],
+      ['b', 1, [2]],
+      ['a', 0, [7, 3]],
+    ]);
+    expect(byQueue([])).toEqual([]);
   });
 });
