@@ -2,7 +2,7 @@ import { HalfmqError, InternalError, InvalidArgumentError, NotAMemberError } fro
 import type { ReceivedMessage } from '../common/message.js';
 import { validateName } from '../common/names.js';
 import { parseTagExpression } from '../common/tags.js';
-import { Command } from '../protocol/commands.js';
+import { BrokerFeature, Command } from '../protocol/commands.js';
 import type {
   AckRequest,
   GroupRef,
@@ -146,6 +146,7 @@ export class GroupMember {
    * Pulls up to `max` messages, held by the broker up to `waitMs` when none are ready (long poll).
    */
   async pull(max: number, waitMs: number): Promise<ReceivedMessage[]> {
+    // An older broker ignores `raw` and answers each message decoded; both forms are read below.
     const request: PullRequest = { group: this.options.group, max, waitMs, raw: true };
     if (this.options.invisibleMs !== undefined) request.invisibleMs = this.options.invisibleMs;
     // The broker may hold the request for waitMs; the margin covers a slow store read on top.
@@ -153,7 +154,6 @@ export class GroupMember {
       this.connection.request<PullResponse | RawPullResponse>(Command.PULL, request, undefined, { timeoutMs: waitMs + 10_000 }),
     );
     if ('o' in reply.payload) return receivedFromRecords(reply.payload, reply.body);
-    // A broker older than `raw` sends each message decoded.
     const wires = reply.payload.messages ?? [];
     if (!Array.isArray(wires)) throw new InternalError('PULL response has no message list');
     const bodies = splitBodies(reply.body, wires);
@@ -163,8 +163,12 @@ export class GroupMember {
   /** Acks are idempotent on the broker, so they are resent on retriable errors. */
   async ack(items: MessageRef[]): Promise<void> {
     if (items.length === 0) return;
-    const request: AckRequest = { group: this.options.group, byQueue: byQueue(items) };
-    await this.asMember(() => this.connection.request(Command.ACK, request, undefined, { retries: 2 }), false);
+    await this.asMember(() => {
+      // The form the broker of this connection takes (one from before `byQueue` takes only `items`).
+      const compact = this.connection.brokerInfo?.features?.includes(BrokerFeature.ACK_BY_QUEUE) === true;
+      const request: AckRequest = compact ? { group: this.options.group, byQueue: byQueue(items) } : { group: this.options.group, items };
+      return this.connection.request(Command.ACK, request, undefined, { retries: 2 });
+    }, false);
   }
 
   async nack(items: MessageRef[], reason?: string): Promise<void> {

@@ -86,7 +86,20 @@ export interface HelloResponse {
   maxMessageSize: number;
   maxFrameSize: number;
   heartbeatIntervalMs: number;
+  /** BrokerFeature values: request forms this broker takes beyond the first of this version */
+  features?: string[];
 }
+
+/**
+ * Request forms added within protocol version 1. A broker lists those it takes in HELLO; a
+ * client uses one only when listed (a broker from before the list has none of them).
+ */
+export const BrokerFeature = {
+  /** PULL `raw`: records as stored (RawPullResponse) */
+  RAW_PULL: 'raw-pull',
+  /** ACK `byQueue` */
+  ACK_BY_QUEUE: 'ack-by-queue',
+} as const;
 
 /** On the wire a message is this header entry plus `n` body bytes. Short keys keep frames small. */
 export interface WireOutgoingMessage {

@@ -1,5 +1,5 @@
 import { UnsupportedVersionError } from '../../common/errors.js';
-import { PROTOCOL_VERSION } from '../../protocol/commands.js';
+import { BrokerFeature, PROTOCOL_VERSION } from '../../protocol/commands.js';
 import type { HelloResponse } from '../../protocol/commands.js';
 import type { Processor } from '../context.js';
 import { BROKER_VERSION } from '../version.js';
@@ -19,6 +19,7 @@ export const hello: Processor = (ctx, session, { payload }) => {
     maxMessageSize: ctx.options.maxMessageSize,
     maxFrameSize: ctx.options.maxFrameSize,
     heartbeatIntervalMs: Math.max(100, Math.floor(ctx.options.heartbeatTimeoutMs / 3)),
+    features: Object.values(BrokerFeature),
   };
   return { payload: reply };
 };

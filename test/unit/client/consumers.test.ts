@@ -104,7 +104,7 @@ describe('PushConsumer', () => {
     group.add('one');
     group.add('two');
     group.add('bad');
-    await until(() => seen.length === 3 && group.nacks.length === 1 && group.acks.flatMap((a) => a.byQueue!.flatMap((q) => q[2])).length === 2);
+    await until(() => seen.length === 3 && group.nacks.length === 1 && group.acks.flatMap((a) => a.items).length === 2);
     expect(seen.map((m) => m.body.toString())).toEqual(['one', 'two', 'bad']);
     expect(group.nacks[0]).toEqual({ group: 'g', items: [['orders', 0, 2]], reason: 'cannot handle bad' });
     expect(errors).toHaveLength(1);
@@ -199,12 +199,31 @@ describe('SimpleConsumer', () => {
     await consumer.ack(first!);
     await consumer.ack(two);
     await consumer.nack(two[0]!, 'try later');
-    expect(group.acks.map((a) => a.byQueue)).toEqual([[['orders', 0, [0]]], [['orders', 0, [1, 2]]]]);
+    expect(group.acks.map((a) => a.items)).toEqual([[['orders', 0, 0]], [['orders', 0, 1], ['orders', 0, 2]]]);
     expect(group.nacks).toEqual([{ group: 'g', items: [['orders', 0, 1]], reason: 'try later' }]);
     await expect(consumer.ack({} as never)).rejects.toBeInstanceOf(InvalidArgumentError);
 
     await consumer.shutdown();
     await expect(consumer.receive(1, 0)).rejects.toBeInstanceOf(IllegalStateError);
+  });
+
+  it('acks by queue runs when the broker lists ack-by-queue, per message otherwise', async () => {
+    const acks = async (features: string[] | undefined): Promise<unknown> => {
+      const group = new FakeGroup();
+      const broker = new FakeBroker(group.handle);
+      broker.features = features;
+      await broker.listen();
+      cleanup.push(() => broker.stop());
+      const consumer = new SimpleConsumer({ endpoints: broker.endpoint, group: 'g', subscriptions: { orders: '*' } });
+      cleanup.push(() => consumer.shutdown());
+      await consumer.start();
+      const at = (queueId: number, queueOffset: number) => ({ topic: 'orders', queueId, queueOffset });
+      await consumer.ack([at(0, 4), at(0, 5), at(1, 4)]);
+      const { items, byQueue } = group.acks[0]!;
+      return { items, byQueue };
+    };
+    expect(await acks(['raw-pull', 'ack-by-queue'])).toEqual({ items: undefined, byQueue: [['orders', 0, [4, 5]], ['orders', 1, [4]]] });
+    expect(await acks(undefined)).toEqual({ items: [['orders', 0, 4], ['orders', 0, 5], ['orders', 1, 4]], byQueue: undefined });
   });
 
   it('re-joins once when the broker says NOT_A_MEMBER', async () => {

@@ -15,6 +15,8 @@ export class FakeBroker {
   readonly peers = new Set<Peer>();
   heartbeatIntervalMs = 60_000;
   maxMessageSize = 1024;
+  /** HELLO's feature list; none, as a broker from before the list */
+  features: string[] | undefined;
   private server: net.Server | undefined;
   port = 0;
 
@@ -51,7 +53,14 @@ export class FakeBroker {
   private async onRequest(frame: Frame, peer: Peer): Promise<void> {
     this.requests.push({ code: frame.header.c, payload: frame.header.d, body: frame.body });
     if (frame.header.c === Command.HELLO) {
-      peer.reply(frame.header, { version: 1, brokerVersion: 'fake', maxMessageSize: this.maxMessageSize, maxFrameSize: 16 << 20, heartbeatIntervalMs: this.heartbeatIntervalMs });
+      peer.reply(frame.header, {
+        version: 1,
+        brokerVersion: 'fake',
+        maxMessageSize: this.maxMessageSize,
+        maxFrameSize: 16 << 20,
+        heartbeatIntervalMs: this.heartbeatIntervalMs,
+        ...(this.features ? { features: this.features } : {}),
+      });
       return;
     }
     try {
