@@ -1,14 +1,14 @@
 import { describe, expect, it } from 'vitest';
 import { CorruptDataError, MalformedFrameError } from '../../../src/common/errors.js';
 import { RecordType, type RecordInput } from '../../../src/common/record.js';
+import { rec } from '../storage/helpers.js';
 import { encodeRecord } from '../../../src/common/record-codec.js';
 import { SystemProperty } from '../../../src/common/system-properties.js';
 import { receivedFromRecords } from '../../../src/client/message-convert.js';
 
-function input(overrides: Partial<RecordInput> = {}): RecordInput {
-  return {
-    type: RecordType.NORMAL,
-    topic: 'orders',
+/** An order event as a producer would send it; `rec` fills in the rest. */
+const input = (overrides: Partial<RecordInput> = {}): RecordInput =>
+  rec({
     queueId: 2,
     msgId: 'A'.repeat(32),
     keys: ['order-1'],
@@ -16,10 +16,8 @@ function input(overrides: Partial<RecordInput> = {}): RecordInput {
     tag: 'paid',
     body: Buffer.from('{"order":1}'),
     bornTimestamp: 1_700_000_000_000,
-    reconsumeTimes: 0,
     ...overrides,
-  };
-}
+  });
 
 describe('receivedFromRecords (PULL answered with records as stored)', () => {
   it('shows each record as the message sent, at the queue offset the reply gives', () => {
