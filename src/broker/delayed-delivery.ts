@@ -31,7 +31,8 @@ export function prepareDelivery(record: RecordInput, wire: Record<string, unknow
   }
   if (deliverAt <= now) return;
   record.type = RecordType.DELAYED;
-  record.properties = { ...record.properties, [SystemProperty.DELIVER_AT]: String(deliverAt) };
+  // Not a spread plus a key: that takes V8's slow path (see TransactionService.prepare).
+  record.properties = Object.assign({}, record.properties, { [SystemProperty.DELIVER_AT]: String(deliverAt) });
 }
 
 export function isDelayed(record: RecordInput): boolean {
