@@ -186,7 +186,7 @@ export class TransactionProducer {
   private async sendHalfRequest(entries: HalfEntry[]): Promise<Settled<SendHalfResponse>[]> {
     // Safe to resend: a half joins its transaction by id, and the same ids are sent again.
     if (entries.length === 1) {
-      const request: SendHalfRequest = { ...entries[0]!.request, group: this.group, cr: true };
+      const request: SendHalfRequest = Object.assign({}, entries[0]!.request, { group: this.group, cr: true });
       const reply = await this.connection.request<SendHalfResponse>(Command.SEND_HALF, request, packBodies(entries[0]!.bodies), { retries: 2 });
       return [{ ok: true, value: reply.payload }];
     }
