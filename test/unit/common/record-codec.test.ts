@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { CorruptDataError, InvalidArgumentError } from '../../../src/common/errors.js';
-import { decodeRecord, encodeRecord, validateRecord, validateRecordInput, MIN_RECORD_SIZE } from '../../../src/common/record-codec.js';
+import { decodeRecord, encodeRecord, recordReconsumeTimes, recordTag, validateRecord, validateRecordInput, MIN_RECORD_SIZE } from '../../../src/common/record-codec.js';
 import { RecordType, type RecordInput } from '../../../src/common/record.js';
 
 function input(overrides: Partial<RecordInput> = {}): RecordInput {
@@ -54,6 +54,19 @@ describe('record codec', () => {
     expect(out.properties).toEqual({});
     expect(out.body.length).toBe(0);
     expect(out.msgId).toBe('');
+  });
+
+  it('reads the tag and reconsume times of a whole record without decoding it, as decodeRecord does', () => {
+    for (const src of [
+      input({ topic: 'bestellungen-ü', tag: 'bezahlt-✓', reconsumeTimes: 16, keys: ['k'], properties: { p: 'v' } }),
+      input({ tag: undefined, reconsumeTimes: 0, msgId: 'x' }),
+      input({ tag: 'T', msgId: 'M'.repeat(255), body: Buffer.alloc(70_000) }),
+    ]) {
+      const buf = encodeRecord(src, 5, 6);
+      const decoded = decodeRecord(buf, 0);
+      expect([recordTag(buf), recordReconsumeTimes(buf)]).toEqual([decoded.tag, decoded.reconsumeTimes]);
+      expect([recordTag(buf), recordReconsumeTimes(buf)]).toEqual([src.tag, src.reconsumeTimes]);
+    }
   });
 
   it('uses the documented byte layout', () => {
