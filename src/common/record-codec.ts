@@ -137,20 +137,13 @@ export interface DispatchInfo {
 
 /** Reads dispatch fields from a record already checked by validateRecord. */
 export function decodeDispatchInfo(buf: Buffer, at: number): DispatchInfo {
-  let pos = at + FIXED_HEADER_SIZE;
-  const topicLen = u16(buf, pos);
-  pos += 2;
-  const topic = buf.toString('utf8', pos, pos + topicLen);
-  pos += topicLen;
-  pos += 1 + buf[pos];
-  const tagLen = u16(buf, pos);
-  pos += 2;
+  const topicAt = at + FIXED_HEADER_SIZE + 2;
   return {
     type: buf[at + 13],
-    topic,
+    topic: buf.toString('utf8', topicAt, topicAt + u16(buf, topicAt - 2)),
     queueId: u32(buf, at + 16),
     queueOffset: u64(buf, at + 20),
-    tag: tagLen === 0 ? undefined : buf.toString('utf8', pos, pos + tagLen),
+    tag: recordTag(buf, at),
     storeTimestamp: u64(buf, at + 36),
   };
 }
@@ -163,13 +156,13 @@ export function recordReconsumeTimes(record: Buffer): number {
   return u32(record, RECONSUME_TIMES_AT);
 }
 
-/** The tag of a whole record (undefined when it has none), read like recordReconsumeTimes. */
-export function recordTag(record: Buffer): string | undefined {
-  let pos = FIXED_HEADER_SIZE;
-  pos += 2 + u16(record, pos);
-  pos += 1 + record[pos]!;
-  const tagLen = u16(record, pos);
-  return tagLen === 0 ? undefined : record.toString('utf8', pos + 2, pos + 2 + tagLen);
+/** The tag of the record at `at` (undefined when it has none), read like recordReconsumeTimes. */
+export function recordTag(buf: Buffer, at = 0): string | undefined {
+  let pos = at + FIXED_HEADER_SIZE;
+  pos += 2 + u16(buf, pos);
+  pos += 1 + buf[pos]!;
+  const tagLen = u16(buf, pos);
+  return tagLen === 0 ? undefined : buf.toString('utf8', pos + 2, pos + 2 + tagLen);
 }
 
 function corrupt(why: string, physicalOffset: number): CorruptDataError {

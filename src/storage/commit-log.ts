@@ -237,11 +237,6 @@ export class CommitLog<T> {
     this.recent.clear();
   }
 
-  /** A copy of the cached record that starts at `offset` and has `size` bytes (when given), if kept. */
-  private fromRecent(offset: number, size?: number): Buffer | undefined {
-    return this.recent.get(offset, size);
-  }
-
   /** Keeps free space ahead of the tail segment's data (in the background, a step at a time). */
   private preallocate(): void {
     const ahead = this.options.preallocateBytes ?? 0;
@@ -355,7 +350,7 @@ export class CommitLog<T> {
 
   async readAt(offset: number): Promise<StoredRecord> {
     const { segment, position } = this.locate(offset, MIN_RECORD_SIZE);
-    const cached = this.fromRecent(offset);
+    const cached = this.recent.get(offset);
     // Encoded by this process and never read back from disk: its checksum cannot be wrong.
     if (cached !== undefined) return decodeRecord(cached, offset, 0, false, false);
     const first = await segment.read(position, Math.min(FIRST_READ, segment.written - position));
@@ -414,7 +409,7 @@ export class CommitLog<T> {
   async readGroup(group: ReadGroup): Promise<Buffer[]> {
     const cached: Buffer[] = [];
     for (const loc of group.locations) {
-      const record = this.fromRecent(loc.offset, loc.size);
+      const record = this.recent.get(loc.offset, loc.size);
       if (record === undefined) break;
       cached.push(record);
     }
