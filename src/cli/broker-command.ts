@@ -23,7 +23,7 @@ export function brokerCommand(io: CliIo): Command {
     .option('--default-queues <n>', `queues of an auto-created topic (default 4; env ${envVarOf('defaultQueues')})`)
     .option('--max-message-size <bytes>', `largest message body, e.g. 4194304 or 4MiB (default 4MiB; env ${envVarOf('maxMessageSize')})`)
     .option('--segment-size <bytes>', `commit-log segment file size, e.g. 1GiB (default 1GiB; env ${envVarOf('segmentSize')})`)
-    .option('--preallocate <bytes>', `zero-filled commit-log space kept ahead of the data, so appends overwrite in place (cheaper fsync); 0 turns it off (default 16MiB; env ${envVarOf('preallocate')})`)
+    .option('--preallocate <bytes>', `zero-filled commit-log space kept ahead of the data, so appends overwrite in place (cheaper fsync), paused while the log is written faster than 32 MiB/s; 0 turns it off (default 16MiB; env ${envVarOf('preallocate')})`)
     .option('--retry-delays <list>', `delays before each retry of a failed message, the last repeating, e.g. 1s,2s,5s (default RocketMQ's 10s,30s,1m,...,2h; env ${envVarOf('retryDelays')})`)
     .option('--tx-timeout-ms <ms>', `first check-back of a transaction still PREPARED this long after its half (default 6000; env ${envVarOf('txTimeoutMs')})`)
     .option('--tx-check-interval-ms <ms>', `then re-check every this long (default 30000; env ${envVarOf('txCheckIntervalMs')})`)

@@ -18,6 +18,8 @@ export interface CommitLogOptions {
   recentCacheBytes?: number;
   /** see MessageStoreOptions.preallocateBytes; 0 = off */
   preallocateBytes?: number;
+  /** see MessageStoreOptions.preallocateMaxRate; default no limit */
+  preallocateMaxRate?: number;
   /** where a failed preallocation is reported */
   onWarning?: (message: string, context: Record<string, unknown>) => void;
 }
@@ -63,6 +65,8 @@ const READ_CACHE_BLOCKS = 32;
 /** A block is read whole (and cached) for a group that needs at least 1/this of it. */
 const SPARSE_READ_RATIO = 16;
 const FIRST_READ = 4096;
+/** The write rate that pauses preallocation is measured over windows of this length. */
+const RATE_WINDOW_MS = 250;
 
 /**
  * The commit log: one append-only sequence of segments shared by all topics. Offsets are handed out
@@ -73,7 +77,8 @@ const FIRST_READ = 4096;
  * fdatasync. When a round is durable per flush mode, `onDurable` is called synchronously with the
  * payloads in log order, then the append promises resolve — so the dispatcher runs before any
  * producer is acknowledged. Between rounds the tail segment keeps zero-filled space ahead of the
- * data (see Segment), so that rounds overwrite in place instead of growing the file.
+ * data (see Segment), so that rounds overwrite in place instead of growing the file; not while
+ * the log is written faster than `preallocateMaxRate`, where appending costs less than zero-filling.
  */
 export class CommitLog<T> {
   readonly stats: StoreStats = { appends: 0, records: 0, bytes: 0, writes: 0, fsyncs: 0 };
@@ -91,6 +96,10 @@ export class CommitLog<T> {
   private closed = false;
   private readonly recent: RecentRecords;
   private readonly blocks = new BlockCache(READ_CACHE_BLOCKS);
+  /** bytes written since rateWindowStart, and the rate of the last window closed (bytes/s) */
+  private rateWindowStart = 0;
+  private rateWindowBytes = 0;
+  private writeRate = 0;
 
   private readonly fileOptions: SegmentFileOptions;
 
@@ -242,6 +251,7 @@ export class CommitLog<T> {
     const ahead = this.options.preallocateBytes ?? 0;
     const tail = this.segments.at(-1);
     if (ahead <= 0 || tail === undefined || tail.written === 0) return;
+    if (this.writeRate > (this.options.preallocateMaxRate ?? Infinity)) return;
     tail.preallocate(ahead, this.options.segmentSize, (err) =>
       this.options.onWarning?.('commit-log preallocation failed; appending without it', { file: tail.path, error: String(err) }),
     );
@@ -260,7 +270,9 @@ export class CommitLog<T> {
     const flushRun = async (): Promise<void> => {
       if (runSegment === undefined || run.length === 0) return;
       if (runSegment.written === 0) await this.trimBefore(runSegment);
-      this.stats.bytes += await runSegment.writev(run, runStart);
+      const written = await runSegment.writev(run, runStart);
+      this.stats.bytes += written;
+      this.noteWritten(written);
       this.stats.writes++;
       if (this.fileOptions.durableWrites) this.stats.fsyncs++;
       if (touched.at(-1) !== runSegment) touched.push(runSegment);
@@ -280,6 +292,18 @@ export class CommitLog<T> {
     }
     await flushRun();
     return touched;
+  }
+
+  /** Closes the rate window once it is RATE_WINDOW_MS old; an idle stretch counts as a slow window. */
+  private noteWritten(bytes: number): void {
+    const now = performance.now();
+    const elapsed = now - this.rateWindowStart;
+    if (elapsed >= RATE_WINDOW_MS) {
+      this.writeRate = (this.rateWindowBytes * 1000) / elapsed;
+      this.rateWindowStart = now;
+      this.rateWindowBytes = 0;
+    }
+    this.rateWindowBytes += bytes;
   }
 
   private async trimBefore(segment: Segment): Promise<void> {

@@ -40,6 +40,7 @@ const DEFAULTS = {
   checkpointIntervalMs: 1000,
   recentCacheBytes: 0,
   preallocateBytes: 0,
+  preallocateMaxRate: 32 * 1024 * 1024,
   beforeCheckpoint: (): Promise<void> => Promise.resolve(),
 };
 
@@ -60,6 +61,7 @@ function resolveOptions(options: MessageStoreOptions): ResolvedOptions {
   if (!Number.isSafeInteger(resolved.segmentSize) || resolved.segmentSize < 4096) bad('segmentSize must be an integer >= 4096');
   if (!Number.isSafeInteger(resolved.recentCacheBytes) || resolved.recentCacheBytes < 0) bad('recentCacheBytes must be a non-negative integer');
   if (!Number.isSafeInteger(resolved.preallocateBytes) || resolved.preallocateBytes < 0) bad('preallocateBytes must be a non-negative integer');
+  if (typeof resolved.preallocateMaxRate !== 'number' || !(resolved.preallocateMaxRate > 0)) bad('preallocateMaxRate must be a positive number of bytes per second');
   return resolved;
 }
 
@@ -105,6 +107,7 @@ export class MessageStore {
         flushIntervalMs: resolved.flushIntervalMs,
         recentCacheBytes: resolved.recentCacheBytes,
         preallocateBytes: resolved.preallocateBytes,
+        preallocateMaxRate: resolved.preallocateMaxRate,
         onWarning: (message, context) => resolved.log('warn', message, context),
       },
       (payloads) => store?.dispatcher.dispatchRound(payloads),

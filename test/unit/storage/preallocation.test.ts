@@ -118,6 +118,30 @@ describe('commit-log preallocation', () => {
     expect(await bodies(recovered)).toEqual(names('a', 150));
   });
 
+  it('pauses while the log is written faster than preallocateMaxRate, and resumes when the rate falls', async () => {
+    const dataDir = await dirs.make();
+    const { store } = await openStore(dataDir, { segmentSize: 4 * 1024 * 1024, preallocateMaxRate: 16 * 1024 });
+    // Back-to-back appends of ~350 bytes write hundreds of KB/s, far above 16 KiB/s, for longer
+    // than the 250 ms window the rate is measured over.
+    const until = performance.now() + 600;
+    let last!: AppendResult;
+    for (let i = 0; i < 3000 && performance.now() < until; i++) [last] = await store.append([rec({ text: `a${i}:${'p'.repeat(300)}` })]);
+    await new Promise((resolve) => setTimeout(resolve, 50));
+    const [tail] = await segments(dataDir);
+    let end = last.physicalOffset + last.size;
+    expect(end).toBeGreaterThan(8192 * 4); // well past what the first window preallocated
+    expect((await stat(tail!)).size).toBe(end);
+
+    // One append every 300 ms is ~1 KB/s: the next closed window lets preallocation run again.
+    for (let i = 0; i < 5 && (await stat(tail!)).size <= end; i++) {
+      await new Promise((resolve) => setTimeout(resolve, 300));
+      [last] = await store.append([rec({ text: `b${i}:x` })]);
+      end = last.physicalOffset + last.size;
+      await new Promise((resolve) => setTimeout(resolve, 50));
+    }
+    expect(await preallocated(tail!, end)).toBeGreaterThanOrEqual(end + 8192 - 1);
+  });
+
   it('async mode preallocates too, and a clean close leaves a store that reopens without warnings', async () => {
     const dataDir = await dirs.make();
     const { store } = await openStore(dataDir, { flush: 'async', flushIntervalMs: 5 });
