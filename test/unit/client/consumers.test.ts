@@ -115,6 +115,36 @@ describe('PushConsumer', () => {
     expect(broker.count(Command.LEAVE_GROUP)).toBe(1);
   });
 
+  it('shutdown waits for the handlers in flight, then acks what they finished', async () => {
+    const group = new FakeGroup();
+    group.add('slow');
+    const broker = await new FakeBroker(group.handle).listen();
+    cleanup.push(() => broker.stop());
+    let release!: () => void;
+    const gate = new Promise<void>((resolve) => (release = resolve));
+    let started = false;
+    const consumer = new PushConsumer({
+      endpoints: broker.endpoint,
+      group: 'g',
+      subscriptions: { orders: '*' },
+      handler: async () => {
+        started = true;
+        await gate;
+      },
+    });
+    cleanup.push(() => consumer.shutdown());
+    await consumer.start();
+    await until(() => started);
+    let closed = false;
+    const stopping = consumer.shutdown().then(() => (closed = true));
+    await new Promise((resolve) => setTimeout(resolve, 100));
+    expect(closed).toBe(false);
+    expect(consumer.state).toBe('stopping');
+    release();
+    await stopping;
+    expect(group.acks.flatMap((a) => a.items)).toHaveLength(1);
+  });
+
   it('keeps at most `concurrency` handlers in flight', async () => {
     const group = new FakeGroup();
     for (let i = 0; i < 10; i++) group.add(`m${i}`);
