@@ -69,31 +69,39 @@ function encodeMeta(input: RecordInput): Buffer | undefined {
   return pack(meta);
 }
 
-/**
- * Encodes one record. The input must have passed validateRecordInput. Sizes are computed first so
- * the record is allocated once; the crc is computed last over the finished bytes.
- */
-export function encodeRecord(input: RecordInput, queueOffset: number, storeTimestamp: number): Buffer {
+/** What a record's variable part needs, measured once so the record is allocated once. */
+interface Layout {
+  total: number;
+  topicLen: number;
+  tagLen: number;
+  meta: Buffer | undefined;
+}
+
+function layoutOf(input: RecordInput): Layout {
   const topicLen = Buffer.byteLength(input.topic);
-  const msgIdLen = input.msgId.length;
   const tagLen = input.tag === undefined ? 0 : Buffer.byteLength(input.tag);
   const meta = encodeMeta(input);
-  const metaLen = meta === undefined ? 0 : meta.length;
-  const bodyLen = input.body.byteLength;
-  const total = MIN_RECORD_SIZE + topicLen + msgIdLen + tagLen + metaLen + bodyLen;
+  const total = MIN_RECORD_SIZE + topicLen + input.msgId.length + tagLen + (meta === undefined ? 0 : meta.length) + input.body.byteLength;
+  return { total, topicLen, tagLen, meta };
+}
 
-  const buf = Buffer.allocUnsafe(total);
-  putU32(buf, 0, total);
-  putU32(buf, 4, RECORD_MAGIC);
-  buf[12] = RECORD_VERSION;
-  buf[13] = input.type;
-  putU16(buf, 14, 0);
-  putU32(buf, 16, input.queueId);
-  putU64(buf, 20, queueOffset);
-  putU64(buf, 28, input.bornTimestamp);
-  putU64(buf, 36, storeTimestamp);
-  putU32(buf, RECONSUME_TIMES_AT, input.reconsumeTimes);
-  let pos = FIXED_HEADER_SIZE;
+/** Writes the record at `buf[at]` and returns where it ends. `crc: false` leaves the crc field 0. */
+function writeRecord(buf: Buffer, at: number, input: RecordInput, layout: Layout, queueOffset: number, storeTimestamp: number, crc: boolean): number {
+  const { total, topicLen, tagLen, meta } = layout;
+  const msgIdLen = input.msgId.length;
+  const bodyLen = input.body.byteLength;
+  putU32(buf, at, total);
+  putU32(buf, at + 4, RECORD_MAGIC);
+  putU32(buf, at + 8, 0);
+  buf[at + 12] = RECORD_VERSION;
+  buf[at + 13] = input.type;
+  putU16(buf, at + 14, 0);
+  putU32(buf, at + 16, input.queueId);
+  putU64(buf, at + 20, queueOffset);
+  putU64(buf, at + 28, input.bornTimestamp);
+  putU64(buf, at + 36, storeTimestamp);
+  putU32(buf, at + RECONSUME_TIMES_AT, input.reconsumeTimes);
+  let pos = at + FIXED_HEADER_SIZE;
   putU16(buf, pos, topicLen);
   pos += 2;
   pos += buf.write(input.topic, pos, topicLen, 'utf8');
@@ -102,14 +110,57 @@ export function encodeRecord(input: RecordInput, queueOffset: number, storeTimes
   putU16(buf, pos, tagLen);
   pos += 2;
   if (tagLen > 0) pos += buf.write(input.tag as string, pos, tagLen, 'utf8');
-  putU32(buf, pos, metaLen);
+  putU32(buf, pos, meta === undefined ? 0 : meta.length);
   pos += 4;
   if (meta !== undefined) pos += meta.copy(buf, pos);
   putU32(buf, pos, bodyLen);
   pos += 4;
   buf.set(input.body, pos);
-  putU32(buf, 8, crc32(buf.subarray(CRC_START, total)));
+  if (crc) putU32(buf, at + 8, crc32(buf.subarray(at + CRC_START, at + total)));
+  return at + total;
+}
+
+/**
+ * Encodes one record. The input must have passed validateRecordInput. Sizes are computed first so
+ * the record is allocated once; the crc is computed last over the finished bytes.
+ */
+export function encodeRecord(input: RecordInput, queueOffset: number, storeTimestamp: number): Buffer {
+  const layout = layoutOf(input);
+  const buf = Buffer.allocUnsafe(layout.total);
+  writeRecord(buf, 0, input, layout, queueOffset, storeTimestamp, true);
   return buf;
+}
+
+/**
+ * Encodes records back to back into one buffer, as a producer sends them (SEND `records`): no
+ * queue offset, store time or crc, which the broker stamps (see stampRecord). Every input must have
+ * passed validateRecordInput.
+ */
+export function encodeUnstampedRecords(inputs: readonly RecordInput[]): Buffer {
+  const layouts = inputs.map(layoutOf);
+  let total = 0;
+  for (const l of layouts) total += l.total;
+  const buf = Buffer.allocUnsafe(total);
+  let at = 0;
+  for (let i = 0; i < inputs.length; i++) at = writeRecord(buf, at, inputs[i]!, layouts[i]!, -1, 0, false);
+  return buf;
+}
+
+/**
+ * Completes a whole record, in place, with what only the store knows, and (re)computes its crc:
+ * the fixed header is rewritten entirely, so whatever a sender put there does not matter. The
+ * variable part must already have been checked (decodeRecord without crc does that).
+ */
+export function stampRecord(record: Buffer, type: number, queueId: number, queueOffset: number, storeTimestamp: number): void {
+  putU32(record, 4, RECORD_MAGIC);
+  record[12] = RECORD_VERSION;
+  record[13] = type;
+  putU16(record, 14, 0);
+  putU32(record, 16, queueId);
+  putU64(record, 20, queueOffset);
+  putU64(record, 36, storeTimestamp);
+  putU32(record, RECONSUME_TIMES_AT, 0);
+  putU32(record, 8, crc32(record.subarray(CRC_START)));
 }
 
 /**

@@ -99,6 +99,8 @@ export const BrokerFeature = {
   RAW_PULL: 'raw-pull',
   /** ACK `byQueue` */
   ACK_BY_QUEUE: 'ack-by-queue',
+  /** SEND `records`: messages already in commit-log record form, stamped by the broker */
+  RECORD_SEND: 'record-send',
 } as const;
 
 /** On the wire a message is this header entry plus `n` body bytes. Short keys keep frames small. */
@@ -126,7 +128,16 @@ export interface WireOutgoingMessage {
 }
 
 export interface SendRequest {
-  messages: WireOutgoingMessage[];
+  /** the messages, each with its body in the frame body; absent when `records` is given */
+  messages?: WireOutgoingMessage[];
+  /**
+   * RECORD_SEND: instead of `messages`, the frame body holds this many commit-log records back to
+   * back (record-codec's format, unstamped: queue id, queue offset, store time and crc are the
+   * broker's to write). Plain messages only: no sharding key, no delivery time. The broker checks
+   * each record's framing and fields like a `messages` entry's, and stores the bytes as they are
+   * once stamped, with no decode into objects and encode again.
+   */
+  records?: number;
   /**
    * Compact results: answer with `q` and `o` (the sender knows each message's id and topic)
    * instead of a map per message. Brokers before it ignore it and answer with `results`.

@@ -7,7 +7,7 @@ import { CommitLog, commitLogDir, type RecordLocation } from './commit-log.js';
 import { CQ_ENTRY_SIZE, CQ_TAG_HASH_AT } from './consume-queue.js';
 import { queueKey, type ConsumeQueueSet } from './consume-queue-set.js';
 import type { DispatchItem, Dispatcher } from './dispatcher.js';
-import { decodeDispatchInfo, decodeRecord, encodeRecord, validateRecordInput } from '../common/record-codec.js';
+import { decodeDispatchInfo, decodeRecord, encodeRecord, stampRecord, validateRecordInput } from '../common/record-codec.js';
 import { u32, u64 } from '../common/le.js';
 import { recover, scanSegment } from './recovery.js';
 import { encodeReleaseBody, releaseDispatchItems, type ReleasePointer } from './release-codec.js';
@@ -170,10 +170,17 @@ export class MessageStore {
    * All records of one call are written contiguously; queue offsets are assigned synchronously in
    * call order for NORMAL records (others get -1). Resolves when durable per flush mode and
    * dispatched. Rejects MessageTooLargeError, before assigning anything, if any body is too large.
+   *
+   * `encoded`, when given, holds each record already in commit-log form (a producer's SEND
+   * `records`; see encodeUnstampedRecords), decoded into `records` by the caller: the store only
+   * stamps it (stampRecord) instead of encoding it again.
    */
-  async append(records: RecordInput[]): Promise<AppendResult[]> {
+  async append(records: RecordInput[], encoded?: Buffer[]): Promise<AppendResult[]> {
     this.assertOpen('append');
     if (records.length === 0) return [];
+    if (encoded !== undefined && encoded.length !== records.length) {
+      throw new InvalidArgumentError(`append: ${encoded.length} encoded records for ${records.length} inputs`);
+    }
     const { maxMessageSize, segmentSize } = this.options;
     for (const r of records) {
       if (r.body.byteLength > maxMessageSize) {
@@ -189,14 +196,17 @@ export class MessageStore {
     const assigned = new Map<string, number>();
     const queueOffsets: number[] = [];
     const buffers: Buffer[] = [];
-    for (const r of records) {
+    for (let i = 0; i < records.length; i++) {
+      const r = records[i]!;
       let queueOffset = -1;
       if (r.type === RecordType.NORMAL) {
         const key = queueKey(r.topic, r.queueId);
         queueOffset = assigned.get(key) ?? this.nextQueueOffset(key, r.topic, r.queueId);
         assigned.set(key, queueOffset + 1);
       }
-      const buf = encodeRecord(r, queueOffset, storeTimestamp);
+      let buf: Buffer;
+      if (encoded === undefined) buf = encodeRecord(r, queueOffset, storeTimestamp);
+      else stampRecord((buf = encoded[i]!), r.type, r.queueId, queueOffset, storeTimestamp);
       if (buf.length > segmentSize) {
         throw new MessageTooLargeError(`record of ${buf.length} bytes exceeds the commit-log segment size ${segmentSize}`, {
           context: { topic: r.topic, msgId: r.msgId, size: buf.length, segmentSize },

@@ -1,8 +1,9 @@
 import { InvalidArgumentError, MessageTooLargeError } from '../../common/errors.js';
 import type { SendResponse, WireOutgoingMessage } from '../../protocol/commands.js';
 import { splitBodies } from '../../protocol/message-codec.js';
+import { decodeRecord, MIN_RECORD_SIZE } from '../../common/record-codec.js';
 import { RecordType } from '../../storage/index.js';
-import type { RecordInput } from '../../storage/index.js';
+import type { AppendResult, RecordInput, StoredRecord } from '../../storage/index.js';
 import type { BrokerContext, Processor } from '../context.js';
 import { isDelayed, prepareDelivery } from '../delayed-delivery.js';
 import { asObject, optString, optStringArray, optStringRecord, reqString } from '../validate.js';
@@ -16,9 +17,17 @@ const MAX_BATCH = 10_000;
  */
 export const send: Processor = async (ctx, _session, { payload, body }) => {
   const d = asObject(payload, 'SEND payload');
-  const records = await recordsFromWire(ctx, d.messages, body, RecordType.NORMAL);
-  // Delayed messages go through the timer service, which indexes them once stored.
-  const appending = records.some(isDelayed) ? ctx.timers.append(records) : ctx.store.append(records);
+  let records: RecordInput[];
+  let appending: Promise<AppendResult[]>;
+  if (d.records !== undefined) {
+    const parsed = await recordsFromRecordBody(ctx, d.records, body);
+    records = parsed.records;
+    appending = ctx.store.append(records, parsed.encoded);
+  } else {
+    records = await recordsFromWire(ctx, d.messages, body, RecordType.NORMAL);
+    // Delayed messages go through the timer service, which indexes them once stored.
+    appending = records.some(isDelayed) ? ctx.timers.append(records) : ctx.store.append(records);
+  }
   ctx.lookup.indexWhenStored(records, appending);
   const results = await appending;
   // Compact: two number arrays instead of a map per message, which was 9% of the broker's time
@@ -29,6 +38,59 @@ export const send: Processor = async (ctx, _session, { payload, body }) => {
       : { results: results.map((r, i) => ({ msgId: records[i]!.msgId, topic: records[i]!.topic, queueId: records[i]!.queueId, queueOffset: r.queueOffset })) };
   return { payload: reply };
 };
+
+/**
+ * SEND `records` (RECORD_SEND): the frame body is `count` unstamped commit-log records. Each is
+ * checked as a `messages` entry would be (framing, topic, id, size, keys, properties) and read into
+ * a RecordInput whose body is a view of the request; `encoded` are the records' own bytes, which
+ * the store stamps in place and writes. One bad record fails the request.
+ */
+export async function recordsFromRecordBody(ctx: BrokerContext, count: unknown, body: Buffer): Promise<{ records: RecordInput[]; encoded: Buffer[] }> {
+  if (typeof count !== 'number' || !Number.isInteger(count) || count < 1 || count > MAX_BATCH) {
+    throw new InvalidArgumentError(`records must be an integer from 1 to ${MAX_BATCH}`);
+  }
+  const records: RecordInput[] = new Array(count);
+  const encoded: Buffer[] = new Array(count);
+  const now = Date.now();
+  let at = 0;
+  for (let i = 0; i < count; i++) {
+    if (body.length - at < MIN_RECORD_SIZE) throw new InvalidArgumentError(`SEND records: record ${i} of ${count} is missing or truncated at byte ${at}`);
+    let r: StoredRecord;
+    try {
+      // No crc to check: the sender leaves it to the broker (see stampRecord).
+      r = decodeRecord(body, -1, at, false, false);
+    } catch (err) {
+      throw new InvalidArgumentError(`SEND records: record ${i} is malformed: ${(err as Error).message}`, { context: { index: i, at } });
+    }
+    if (!MSG_ID.test(r.msgId)) throw new InvalidArgumentError(`message id must be 1-64 printable ASCII characters`);
+    if (r.body.length > ctx.options.maxMessageSize) {
+      throw new MessageTooLargeError(`message body of ${r.body.length} bytes exceeds the limit of ${ctx.options.maxMessageSize}`, {
+        context: { topic: r.topic, msgId: r.msgId, size: r.body.length, limit: ctx.options.maxMessageSize },
+      });
+    }
+    const topic = ctx.topics.get(r.topic) ?? (await ctx.topics.forSend(r.topic));
+    const record: RecordInput = {
+      type: RecordType.NORMAL,
+      topic: topic.name,
+      queueId: ctx.topics.selectQueue(topic, undefined),
+      msgId: r.msgId,
+      tag: r.tag === '' ? undefined : r.tag,
+      keys: optStringArray(r.keys, 'keys'),
+      properties: optStringRecord(r.properties, 'properties'),
+      body: r.body,
+      bornTimestamp: r.bornTimestamp,
+      reconsumeTimes: 0,
+    };
+    prepareDelivery(record, NO_DELIVERY_TIME, now); // refuses reserved property names
+    records[i] = record;
+    encoded[i] = body.subarray(at, at + r.size);
+    at += r.size;
+  }
+  if (at !== body.length) throw new InvalidArgumentError(`SEND records: ${body.length - at} bytes after the ${count} records`);
+  return { records, encoded };
+}
+
+const NO_DELIVERY_TIME: Record<string, unknown> = {};
 
 /**
  * Validates the messages of a SEND or SEND_HALF request and turns them into records of `type`:

@@ -24,7 +24,7 @@ function sendHandler() {
   let offset = 0;
   return (code: number, payload: unknown) => {
     if (code !== Command.SEND) return {};
-    const { messages } = payload as SendRequest;
+    const messages = (payload as SendRequest).messages!;
     return { results: messages.map((m) => ({ msgId: m.id, topic: m.t, queueId: 0, queueOffset: offset++ })) };
   };
 }
@@ -128,7 +128,7 @@ describe('Producer', () => {
     const producer = new Producer({ endpoints: broker.endpoint, reconnectBackoff: { initialMs: 10 } });
     cleanup.push(() => producer.shutdown());
     const result = await producer.send({ topic: 'orders', body: 'x' });
-    const ids = broker.requests.filter((q) => q.code === Command.SEND).map((q) => (q.payload as SendRequest).messages[0]!.id);
+    const ids = broker.requests.filter((q) => q.code === Command.SEND).map((q) => (q.payload as SendRequest).messages![0]!.id);
     expect(ids).toEqual([result.msgId, result.msgId]);
   });
 });

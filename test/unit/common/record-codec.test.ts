@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { CorruptDataError, InvalidArgumentError } from '../../../src/common/errors.js';
-import { decodeRecord, encodeRecord, recordReconsumeTimes, recordTag, validateRecord, validateRecordInput, MIN_RECORD_SIZE } from '../../../src/common/record-codec.js';
+import { decodeRecord, encodeRecord, encodeUnstampedRecords, recordReconsumeTimes, recordTag, stampRecord, validateRecord, validateRecordInput, MIN_RECORD_SIZE } from '../../../src/common/record-codec.js';
 import { RecordType, type RecordInput } from '../../../src/common/record.js';
 
 function input(overrides: Partial<RecordInput> = {}): RecordInput {
@@ -40,6 +40,29 @@ describe('record codec', () => {
       storeTimestamp: 1_700_000_000_999,
       reconsumeTimes: 7,
     });
+  });
+
+  it('a producer\'s unstamped records, once stamped, are byte for byte what the store would encode', () => {
+    const inputs = [
+      input({ queueId: 0, tag: 'TagA', keys: ['order-1'], properties: { 'x-ünï': 'çödé 🚀' } }),
+      input({ queueId: 0, msgId: 'AC1100020001000000000002', body: Buffer.alloc(0) }),
+      input({ queueId: 0, msgId: 'AC1100020001000000000003', body: Buffer.alloc(3000, 7), keys: ['k'] }),
+    ];
+    const sent = encodeUnstampedRecords(inputs);
+    let at = 0;
+    inputs.forEach((src, i) => {
+      const size = sent.readUInt32LE(at);
+      const record = sent.subarray(at, at + size);
+      expect(validateRecord(sent, at, size)).toBe('crc mismatch'); // the sender leaves the crc to the broker
+      // Whatever a sender wrote into the fixed header is overwritten.
+      record[13] = RecordType.PREPARED;
+      record.writeUInt32LE(9, 44);
+      stampRecord(record, RecordType.NORMAL, 5, 1000 + i, 1_700_000_000_999);
+      expect(record).toEqual(encodeRecord({ ...src, queueId: 5 }, 1000 + i, 1_700_000_000_999));
+      expect(decodeRecord(record, 0).reconsumeTimes).toBe(0);
+      at += size;
+    });
+    expect(at).toBe(sent.length);
   });
 
   it('round-trips a bare record: no tag, no meta, empty body, queue offset -1', () => {
