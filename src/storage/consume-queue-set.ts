@@ -9,11 +9,16 @@ export function queueKey(topic: string, queueId: number): string {
   return `${topic}/${queueId}`;
 }
 
-/** All consume queues of the store, under `<dataDir>/consumequeue/<topic>/<queueId>/`. */
+/**
+ * All consume queues of the store, under `<dataDir>/consumequeue/<topic>/<queueId>/`. Kept per
+ * topic, then by queue id: the live path looks a queue up for every message, and a key string per
+ * lookup (concatenated, then hashed) cost more than the lookup; a topic name from the broker's
+ * topic table already carries its hash.
+ */
 export class ConsumeQueueSet {
   readonly root: string;
   private readonly perFile: number;
-  private readonly queues = new Map<string, ConsumeQueue>();
+  private readonly byTopic = new Map<string, ConsumeQueue[]>();
 
   constructor(root: string, perFile: number) {
     this.root = root;
@@ -29,7 +34,7 @@ export class ConsumeQueueSet {
         if (QUEUE_DIR.test(q)) loads.push(ConsumeQueue.load(root, topic, Number(q), perFile, trimAt));
       }
     }
-    for (const cq of await Promise.all(loads)) set.queues.set(queueKey(cq.topic, cq.queueId), cq);
+    for (const cq of await Promise.all(loads)) set.add(cq);
     return set;
   }
 
@@ -39,36 +44,38 @@ export class ConsumeQueueSet {
   }
 
   get(topic: string, queueId: number): ConsumeQueue | undefined {
-    return this.queues.get(queueKey(topic, queueId));
+    return this.byTopic.get(topic)?.[queueId];
   }
 
   getOrCreate(topic: string, queueId: number): ConsumeQueue {
-    const key = queueKey(topic, queueId);
-    let cq = this.queues.get(key);
-    if (cq === undefined) {
-      cq = new ConsumeQueue(this.root, topic, queueId, this.perFile);
-      this.queues.set(key, cq);
-    }
-    return cq;
+    return this.get(topic, queueId) ?? this.add(new ConsumeQueue(this.root, topic, queueId, this.perFile));
   }
 
-  all(): IterableIterator<ConsumeQueue> {
-    return this.queues.values();
+  *all(): IterableIterator<ConsumeQueue> {
+    // Object.values: skips the holes, and still finds a queue id past the array index range (u32 max).
+    for (const queues of this.byTopic.values()) yield* Object.values(queues);
   }
 
   /** Visible entry count (maxOffset) per queue key, as the checkpoint records it. */
   counts(): Record<string, number> {
     const out: Record<string, number> = {};
-    for (const [key, cq] of this.queues) out[key] = cq.maxOffset;
+    for (const cq of this.all()) out[queueKey(cq.topic, cq.queueId)] = cq.maxOffset;
     return out;
   }
 
   async syncAll(): Promise<void> {
-    await Promise.all([...this.queues.values()].map((cq) => cq.sync()));
+    await Promise.all([...this.all()].map((cq) => cq.sync()));
   }
 
   async closeAll(): Promise<void> {
-    await Promise.all([...this.queues.values()].map((cq) => cq.close()));
+    await Promise.all([...this.all()].map((cq) => cq.close()));
+  }
+
+  private add(cq: ConsumeQueue): ConsumeQueue {
+    let queues = this.byTopic.get(cq.topic);
+    if (queues === undefined) this.byTopic.set(cq.topic, (queues = []));
+    queues[cq.queueId] = cq;
+    return cq;
   }
 }
 

@@ -1,4 +1,4 @@
-import type { PutOutcome } from './consume-queue.js';
+import type { ConsumeQueue, PutOutcome } from './consume-queue.js';
 import type { ConsumeQueueSet } from './consume-queue-set.js';
 import { RecordType, type DispatchListener, type StoreLog } from './types.js';
 
@@ -32,33 +32,32 @@ export class Dispatcher {
   }
 
   apply(item: DispatchItem): DispatchOutcome {
+    return this.applyTo(item, item.type === RecordType.NORMAL ? this.queues.getOrCreate(item.topic, item.queueId) : undefined);
+  }
+
+  /** `cq`: the item's queue when it is visible (NORMAL); a held or internal record has none. */
+  private applyTo(item: DispatchItem, cq: ConsumeQueue | undefined): DispatchOutcome {
     const end = item.physicalOffset + item.size;
     if (end > this.dispatchedUpTo) this.dispatchedUpTo = end;
-    switch (item.type) {
-      case RecordType.NORMAL:
-        return this.queues.getOrCreate(item.topic, item.queueId).put(item.queueOffset, item.physicalOffset, item.size, item.tagHash);
-      case RecordType.PREPARED: // a transaction half stays invisible; its commit record will be dispatched
-      case RecordType.TX_OP:
-      default:
-        return 'skipped';
-    }
+    // A transaction half (PREPARED) stays invisible until its commit record is dispatched.
+    return cq === undefined ? 'skipped' : cq.put(item.queueOffset, item.physicalOffset, item.size, item.tagHash);
   }
 
   /** Live path: one writer round of appends, each a list of records in log order. */
   dispatchRound(appends: DispatchItem[][]): void {
-    const touched = new Map<string, { topic: string; queueId: number }>();
+    const touched = new Set<ConsumeQueue>();
     for (const items of appends) {
       for (const item of items) {
-        const outcome = this.apply(item);
-        if (outcome === 'added') touched.set(`${item.topic}/${item.queueId}`, item);
+        const cq = item.type === RecordType.NORMAL ? this.queues.getOrCreate(item.topic, item.queueId) : undefined;
+        const outcome = this.applyTo(item, cq);
+        if (outcome === 'added') touched.add(cq!);
         else if (outcome !== 'skipped') {
           // Offsets are assigned in log order and dispatched in log order; this is a bug, not bad input.
           this.log('error', `dispatch: ${outcome} queue offset`, { ...item });
         }
       }
     }
-    for (const { topic, queueId } of touched.values()) {
-      const maxOffset = this.queues.get(topic, queueId)?.maxOffset ?? 0;
+    for (const { topic, queueId, maxOffset } of touched) {
       for (const listener of this.listeners) {
         try {
           listener(topic, queueId, maxOffset);

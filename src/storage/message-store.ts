@@ -5,7 +5,8 @@ import { tagHash } from '../common/tags.js';
 import { writeCheckpoint, writeCleanMarker } from './checkpoint.js';
 import { CommitLog, commitLogDir, type RecordLocation } from './commit-log.js';
 import { CQ_ENTRY_SIZE, CQ_TAG_HASH_AT } from './consume-queue.js';
-import { queueKey, type ConsumeQueueSet } from './consume-queue-set.js';
+import type { ConsumeQueueSet } from './consume-queue-set.js';
+import { QueueOffsets } from './queue-offsets.js';
 import type { DispatchItem, Dispatcher } from './dispatcher.js';
 import { decodeDispatchInfo, decodeRecord, encodeRecord, stampRecord, validateRecordInput } from '../common/record-codec.js';
 import { u32, u64 } from '../common/le.js';
@@ -81,7 +82,7 @@ export class MessageStore {
   private queues!: ConsumeQueueSet;
   private dispatcher!: Dispatcher;
   /** Next queue offset to hand out per queue; assigned at append, ahead of what is visible. */
-  private readonly nextQueueOffsets = new Map<string, number>();
+  private readonly queueOffsets = new QueueOffsets((topic, queueId) => this.queues.get(topic, queueId)?.maxOffset ?? 0);
   private lastStoreTimestamp = 0;
   private checkpointTimer: NodeJS.Timeout | undefined;
   private checkpointing: Promise<void> | undefined;
@@ -193,47 +194,44 @@ export class MessageStore {
     // Monotonic, so binary search by time works even if the wall clock steps back.
     const storeTimestamp = Math.max(Date.now(), this.lastStoreTimestamp);
     this.lastStoreTimestamp = storeTimestamp;
-    const assigned = new Map<string, number>();
     const queueOffsets: number[] = [];
     const buffers: Buffer[] = [];
-    for (let i = 0; i < records.length; i++) {
-      const r = records[i]!;
-      let queueOffset = -1;
-      if (r.type === RecordType.NORMAL) {
-        const key = queueKey(r.topic, r.queueId);
-        queueOffset = assigned.get(key) ?? this.nextQueueOffset(key, r.topic, r.queueId);
-        assigned.set(key, queueOffset + 1);
+    let appended: { offsets: number[]; durable: Promise<void> };
+    try {
+      for (let i = 0; i < records.length; i++) {
+        const r = records[i]!;
+        const queueOffset = r.type === RecordType.NORMAL ? this.queueOffsets.take(r.topic, r.queueId) : -1;
+        queueOffsets.push(queueOffset);
+        let buf: Buffer;
+        if (encoded === undefined) buf = encodeRecord(r, queueOffset, storeTimestamp);
+        else stampRecord((buf = encoded[i]!), r.type, r.queueId, queueOffset, storeTimestamp);
+        if (buf.length > segmentSize) {
+          throw new MessageTooLargeError(`record of ${buf.length} bytes exceeds the commit-log segment size ${segmentSize}`, {
+            context: { topic: r.topic, msgId: r.msgId, size: buf.length, segmentSize },
+          });
+        }
+        buffers.push(buf);
       }
-      let buf: Buffer;
-      if (encoded === undefined) buf = encodeRecord(r, queueOffset, storeTimestamp);
-      else stampRecord((buf = encoded[i]!), r.type, r.queueId, queueOffset, storeTimestamp);
-      if (buf.length > segmentSize) {
-        throw new MessageTooLargeError(`record of ${buf.length} bytes exceeds the commit-log segment size ${segmentSize}`, {
-          context: { topic: r.topic, msgId: r.msgId, size: buf.length, segmentSize },
-        });
-      }
-      queueOffsets.push(queueOffset);
-      buffers.push(buf);
+      appended = this.log.append(buffers, (physical) =>
+        records.map((r, i) => ({
+          type: r.type,
+          topic: r.topic,
+          queueId: r.queueId,
+          queueOffset: queueOffsets[i],
+          physicalOffset: physical[i],
+          size: buffers[i].length,
+          tagHash: tagHash(r.tag),
+        })),
+      );
+    } catch (err) {
+      this.queueOffsets.giveBack(records, queueOffsets);
+      throw err;
     }
-    const { offsets, durable } = this.log.append(buffers, (physical) =>
-      records.map((r, i) => ({
-        type: r.type,
-        topic: r.topic,
-        queueId: r.queueId,
-        queueOffset: queueOffsets[i],
-        physicalOffset: physical[i],
-        size: buffers[i].length,
-        tagHash: tagHash(r.tag),
-      })),
-    );
-    for (const [key, next] of assigned) this.nextQueueOffsets.set(key, next);
+    const { offsets, durable } = appended;
     await durable;
     return offsets.map((physicalOffset, i) => ({ physicalOffset, size: buffers[i].length, queueOffset: queueOffsets[i], storeTimestamp }));
   }
 
-  private nextQueueOffset(key: string, topic: string, queueId: number): number {
-    return this.nextQueueOffsets.get(key) ?? this.queues.get(topic, queueId)?.maxOffset ?? 0;
-  }
 
   /**
    * Makes held records (PREPARED, DELAYED) visible: assigns each a queue offset in its topic/queue,
@@ -243,11 +241,10 @@ export class MessageStore {
    */
   async release(targets: ReleaseTarget[], meta: { topic: string; msgId: string; keys?: string[]; properties?: Record<string, string> }): Promise<ReleaseResult> {
     this.assertOpen('release');
-    const assigned = new Map<string, number>();
+    const queueOffsets: number[] = [];
     const pointers: ReleasePointer[] = targets.map((t) => {
-      const key = queueKey(t.topic, t.queueId);
-      const queueOffset = assigned.get(key) ?? this.nextQueueOffset(key, t.topic, t.queueId);
-      assigned.set(key, queueOffset + 1);
+      const queueOffset = this.queueOffsets.take(t.topic, t.queueId);
+      queueOffsets.push(queueOffset);
       return { physicalOffset: t.physicalOffset, size: t.size, topic: t.topic, queueId: t.queueId, queueOffset, tagHash: tagHash(t.tag) };
     });
     const input: RecordInput = {
@@ -261,12 +258,18 @@ export class MessageStore {
       bornTimestamp: Date.now(),
       reconsumeTimes: 0,
     };
-    validateRecordInput(input);
     const storeTimestamp = Math.max(Date.now(), this.lastStoreTimestamp);
     this.lastStoreTimestamp = storeTimestamp;
-    const buf = encodeRecord(input, -1, storeTimestamp);
-    const { offsets, durable } = this.log.append([buf], (physical) => [releaseDispatchItems(pointers, { physicalOffset: physical[0]!, size: buf.length })].flat());
-    for (const [key, next] of assigned) this.nextQueueOffsets.set(key, next);
+    let appended: { offsets: number[]; durable: Promise<void> };
+    try {
+      validateRecordInput(input);
+      const buf = encodeRecord(input, -1, storeTimestamp);
+      appended = this.log.append([buf], (physical) => [releaseDispatchItems(pointers, { physicalOffset: physical[0]!, size: buf.length })].flat());
+    } catch (err) {
+      this.queueOffsets.giveBack(targets, queueOffsets);
+      throw err;
+    }
+    const { offsets, durable } = appended;
     await durable;
     return { physicalOffset: offsets[0]!, queueOffsets: pointers.map((p) => p.queueOffset), storeTimestamp };
   }

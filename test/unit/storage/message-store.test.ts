@@ -181,9 +181,15 @@ describe('MessageStore append and read', () => {
     expect(store.stats.records).toBe(2);
   });
 
-  it('rejects a record larger than a segment', async () => {
+  it('rejects a record larger than a segment, and gives back the queue offsets its call took', async () => {
     const store = await openStore({ segmentSize: 4096, maxMessageSize: 10_000 });
-    await expect(store.append([rec({ body: Buffer.alloc(5000) })])).rejects.toBeInstanceOf(MessageTooLargeError);
+    await store.append([rec(), rec({ queueId: 1 })]);
+    // The oversized record comes last: the two before it had taken offsets 1 (queue 0) and 1 (queue 1).
+    const err = await store.append([rec(), rec({ queueId: 1 }), rec({ body: Buffer.alloc(5000) })]).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(MessageTooLargeError);
+    const next = await store.append([rec(), rec({ queueId: 1 })]);
+    expect(next.map((r) => r.queueOffset)).toEqual([1, 1]);
+    expect((await store.readQueue('orders', 0, 0, 10)).records.map((r) => r.queueOffset)).toEqual([0, 1]);
   });
 
   it('async flush mode resolves after the write and syncs on a timer', async () => {
