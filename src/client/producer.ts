@@ -3,13 +3,12 @@ import type { Message, SendResult } from '../common/message.js';
 import { validateName } from '../common/names.js';
 import { BrokerFeature, Command } from '../protocol/commands.js';
 import { encodeUnstampedRecords } from '../common/record-codec.js';
-import { RecordType, type RecordInput } from '../common/record.js';
 import type { SendRequest, SendResponse } from '../protocol/commands.js';
 import { packBodies } from '../protocol/message-codec.js';
 import { Connection } from './connection.js';
 import type { ClientOptions } from './connection.js';
 import { createMessageId } from './message-id.js';
-import { encodeMessage, toSendResult, validateMessage } from './message-convert.js';
+import { encodeMessage, isPlainMessage, recordInputOf, toSendResult, validateMessage } from './message-convert.js';
 import type { EncodedMessage } from './message-convert.js';
 import { RequestCoalescer, type Settled } from '../common/request-coalescer.js';
 
@@ -173,7 +172,7 @@ export class Producer {
   private async sendChunk(chunk: EncodedMessage[]): Promise<SendResult[]> {
     let request: SendRequest;
     let body: Buffer;
-    if (this.connection.brokerInfo?.features?.includes(BrokerFeature.RECORD_SEND) === true && chunk.every(isPlain)) {
+    if (this.connection.brokerInfo?.features?.includes(BrokerFeature.RECORD_SEND) === true && chunk.every(isPlainMessage)) {
       // The broker stores these bytes as they are once stamped: no msgpack of an entry per
       // message here, no decode into objects and encode again there.
       request = { records: chunk.length, cr: true };
@@ -207,32 +206,6 @@ function sendResults(reply: SendResponse, chunk: EncodedMessage[]): SendResult[]
   }
   return results.map(toSendResult);
 }
-
-/** Whether a message can go as a record: what only a `messages` entry carries is absent. */
-function isPlain(e: EncodedMessage): boolean {
-  const w = e.wire;
-  return w.s === undefined && w.da === undefined && w.dm === undefined;
-}
-
-/**
- * The record a message becomes. Of what the format limits, validateMessage and createMessageId
- * already ensure all but the tag's length, so only that is checked here (the full check's regex
- * on the id was 4% of a producer's CPU); the broker checks every field again.
- */
-function recordInputOf(e: EncodedMessage): RecordInput {
-  const w = e.wire;
-  if (w.g !== undefined && w.g.length > MAX_TAG_CHARS && Buffer.byteLength(w.g) > MAX_TAG_BYTES) {
-    throw new InvalidArgumentError(`message tag is longer than ${MAX_TAG_BYTES} bytes`, { context: { topic: w.t } });
-  }
-  return { type: RecordType.NORMAL, topic: w.t, queueId: 0, msgId: w.id, tag: w.g, keys: w.k ?? NO_KEYS, properties: w.p ?? NO_PROPERTIES, body: e.body, bornTimestamp: w.b, reconsumeTimes: 0 };
-}
-
-const MAX_TAG_BYTES = 0xffff;
-// A string of at most this many UTF-16 units has at most MAX_TAG_BYTES bytes of UTF-8.
-const MAX_TAG_CHARS = Math.floor(MAX_TAG_BYTES / 3);
-
-const NO_KEYS: string[] = [];
-const NO_PROPERTIES: Record<string, string> = {};
 
 /** Splits encoded messages into groups whose bodies and header entries fit one frame. */
 export function chunkByFrameSize(encoded: EncodedMessage[], budget: number): EncodedMessage[][] {

@@ -24,6 +24,12 @@ export interface RecordInput {
   body: Uint8Array;
   bornTimestamp: number;
   reconsumeTimes: number;
+  /**
+   * The record already in commit-log form, as a producer sent it (SEND `records`) and
+   * decoded into the fields above: the store stamps these bytes (stampRecord) instead of encoding
+   * the fields again.
+   */
+  encoded?: Buffer;
 }
 
 export interface StoredRecord {

@@ -171,17 +171,11 @@ export class MessageStore {
    * All records of one call are written contiguously; queue offsets are assigned synchronously in
    * call order for NORMAL records (others get -1). Resolves when durable per flush mode and
    * dispatched. Rejects MessageTooLargeError, before assigning anything, if any body is too large.
-   *
-   * `encoded`, when given, holds each record already in commit-log form (a producer's SEND
-   * `records`; see encodeUnstampedRecords), decoded into `records` by the caller: the store only
-   * stamps it (stampRecord) instead of encoding it again.
+   * A record that carries `encoded` is stamped in place rather than encoded (see RecordInput).
    */
-  async append(records: RecordInput[], encoded?: Buffer[]): Promise<AppendResult[]> {
+  async append(records: RecordInput[]): Promise<AppendResult[]> {
     this.assertOpen('append');
     if (records.length === 0) return [];
-    if (encoded !== undefined && encoded.length !== records.length) {
-      throw new InvalidArgumentError(`append: ${encoded.length} encoded records for ${records.length} inputs`);
-    }
     const { maxMessageSize, segmentSize } = this.options;
     for (const r of records) {
       if (r.body.byteLength > maxMessageSize) {
@@ -202,9 +196,9 @@ export class MessageStore {
         const r = records[i]!;
         const queueOffset = r.type === RecordType.NORMAL ? this.queueOffsets.take(r.topic, r.queueId) : -1;
         queueOffsets.push(queueOffset);
-        let buf: Buffer;
-        if (encoded === undefined) buf = encodeRecord(r, queueOffset, storeTimestamp);
-        else stampRecord((buf = encoded[i]!), r.type, r.queueId, queueOffset, storeTimestamp);
+        let buf = r.encoded;
+        if (buf === undefined) buf = encodeRecord(r, queueOffset, storeTimestamp);
+        else stampRecord(buf, r.type, r.queueId, queueOffset, storeTimestamp);
         if (buf.length > segmentSize) {
           throw new MessageTooLargeError(`record of ${buf.length} bytes exceeds the commit-log segment size ${segmentSize}`, {
             context: { topic: r.topic, msgId: r.msgId, size: buf.length, segmentSize },

@@ -20,9 +20,8 @@ export const send: Processor = async (ctx, _session, { payload, body }) => {
   let records: RecordInput[];
   let appending: Promise<AppendResult[]>;
   if (d.records !== undefined) {
-    const parsed = await recordsFromRecordBody(ctx, d.records, body);
-    records = parsed.records;
-    appending = ctx.store.append(records, parsed.encoded);
+    records = await recordsFromRecordBody(ctx, d.records, body);
+    appending = ctx.store.append(records);
   } else {
     records = await recordsFromWire(ctx, d.messages, body, RecordType.NORMAL);
     // Delayed messages go through the timer service, which indexes them once stored.
@@ -42,15 +41,14 @@ export const send: Processor = async (ctx, _session, { payload, body }) => {
 /**
  * SEND `records` (RECORD_SEND): the frame body is `count` unstamped commit-log records. Each is
  * checked as a `messages` entry would be (framing, topic, id, size, keys, properties) and read into
- * a RecordInput whose body is a view of the request; `encoded` are the records' own bytes, which
- * the store stamps in place and writes. One bad record fails the request.
+ * a RecordInput whose body is a view of the request and whose `encoded` is the record's own bytes,
+ * which the store stamps in place and writes. One bad record fails the request.
  */
-export async function recordsFromRecordBody(ctx: BrokerContext, count: unknown, body: Buffer): Promise<{ records: RecordInput[]; encoded: Buffer[] }> {
+export async function recordsFromRecordBody(ctx: BrokerContext, count: unknown, body: Buffer): Promise<RecordInput[]> {
   if (typeof count !== 'number' || !Number.isInteger(count) || count < 1 || count > MAX_BATCH) {
     throw new InvalidArgumentError(`records must be an integer from 1 to ${MAX_BATCH}`);
   }
   const records: RecordInput[] = new Array(count);
-  const encoded: Buffer[] = new Array(count);
   const now = Date.now();
   let at = 0;
   for (let i = 0; i < count; i++) {
@@ -80,14 +78,14 @@ export async function recordsFromRecordBody(ctx: BrokerContext, count: unknown, 
       body: r.body,
       bornTimestamp: r.bornTimestamp,
       reconsumeTimes: 0,
+      encoded: body.subarray(at, at + r.size),
     };
-    prepareDelivery(record, NO_DELIVERY_TIME, now); // refuses reserved property names
+    prepareDelivery(record, NO_DELIVERY_TIME, now); // refuses the broker's own property names
     records[i] = record;
-    encoded[i] = body.subarray(at, at + r.size);
     at += r.size;
   }
   if (at !== body.length) throw new InvalidArgumentError(`SEND records: ${body.length - at} bytes after the ${count} records`);
-  return { records, encoded };
+  return records;
 }
 
 const NO_DELIVERY_TIME: Record<string, unknown> = {};
