@@ -12,7 +12,8 @@ import { randomBytes } from 'node:crypto';
  * with a later time); across processes from the 48-bit random prefix. Ids sort by time within a
  * process, which makes logs easier to read.
  *
- * The prefix and counter are the only module-global mutable state in the client, by design.
+ * The prefix and counter are the only module-global state of the client that carries meaning, by
+ * design (message-convert.ts keeps a one-entry cache of the last valid topic name).
  */
 const PROCESS_PREFIX = randomBytes(6).toString('hex');
 let counter = randomBytes(4).readUInt32BE(0);
