@@ -9,6 +9,23 @@ export function packBodies(bodies: readonly Uint8Array[]): Buffer {
   return Buffer.concat(bodies as Uint8Array[]);
 }
 
+/**
+ * packBodies for parts that may already lie back to back in one buffer (the records of a queue
+ * read, which the store copies into one buffer): then one view of it, no copy. For buffers this
+ * process owns; a producer's bodies are the caller's and are copied (packBodies).
+ */
+export function joinParts(parts: readonly Buffer[]): Buffer {
+  const first = parts[0];
+  if (first === undefined) return Buffer.alloc(0);
+  let end = first.byteOffset + first.length;
+  for (let i = 1; i < parts.length; i++) {
+    const p = parts[i]!;
+    if (p.buffer !== first.buffer || p.byteOffset !== end) return Buffer.concat(parts);
+    end += p.length;
+  }
+  return Buffer.from(first.buffer, first.byteOffset, end - first.byteOffset);
+}
+
 /** Splits a frame body into per-message bodies (zero-copy views) using each entry's `n`. */
 export function splitBodies(body: Buffer, entries: readonly { n: number }[]): Buffer[] {
   const out: Buffer[] = new Array(entries.length);

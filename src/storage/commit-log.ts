@@ -426,42 +426,39 @@ export class CommitLog<T> {
   }
 
   /**
-   * The group's records as stored: views into the read buffer, or copies from the recent-record
-   * cache. Only each record's size is checked here, against its queue entry; whoever decodes the
-   * bytes checks them (decodeRecord, or the consumer of a PULL reply).
+   * Copies the group's records, as stored and back to back, into `out` from `at` (room for the sum
+   * of the locations' sizes): from the recent-record ring when it still holds them all, else from
+   * the group's block or range. Only each record's size is checked here, against its queue entry;
+   * whoever decodes the bytes checks them (decodeRecord, or the consumer of a PULL reply). Nothing
+   * read from a file escapes, so a block's memory can be reused once it is evicted.
    */
-  async readGroup(group: ReadGroup): Promise<Buffer[]> {
-    const cached: Buffer[] = [];
+  async copyGroup(group: ReadGroup, out: Buffer, at: number): Promise<void> {
+    let pos = at;
+    let fromRing = true;
     for (const loc of group.locations) {
-      const record = this.recent.get(loc.offset, loc.size);
-      if (record === undefined) break;
-      cached.push(record);
-    }
-    if (cached.length === group.locations.length) return cached;
-    const { buf, base } = await this.readSpan(group);
-    return group.locations.map((loc) => {
-      const at = loc.offset - base;
-      if (at + loc.size > buf.length || u32(buf, at) !== loc.size) {
-        throw new CorruptDataError(`commit-log record at ${loc.offset} does not match its queue entry`, {
-          context: { physicalOffset: loc.offset, expectedSize: loc.size },
-        });
+      if (!this.recent.copyTo(loc.offset, loc.size, out, pos)) {
+        fromRing = false;
+        break;
       }
-      return buf.subarray(at, at + loc.size);
-    });
-  }
-
-  /** The group's bytes: its block from the cache (or read whole), or just its range when sparse. */
-  private async readSpan(group: ReadGroup): Promise<{ buf: Buffer; base: number }> {
+      pos += loc.size;
+    }
+    if (fromRing) return;
     const { segment, block } = group;
     if (block !== undefined) {
       const start = segment.start + block.position;
       let needed = 0;
       for (const loc of group.locations) needed += loc.size;
       if (this.blocks.has(start) || needed * SPARSE_READ_RATIO >= block.length) {
-        return { buf: await this.blocks.get(start, () => segment.read(block.position, block.length)), base: start };
+        const { bytes, release } = this.blocks.acquire(start, (spare) => segment.read(block.position, block.length, spare));
+        try {
+          copyRecords(group.locations, await bytes, start, out, at);
+        } finally {
+          release();
+        }
+        return;
       }
     }
-    return { buf: await segment.read(group.position, group.length), base: segment.start + group.position };
+    copyRecords(group.locations, await segment.read(group.position, group.length), segment.start + group.position, out, at);
   }
 
   /**
@@ -502,4 +499,18 @@ function segmentFileOptions(options: CommitLogOptions): SegmentFileOptions {
 
 export function commitLogDir(dataDir: string): string {
   return join(dataDir, 'commitlog');
+}
+
+/** Copies `locations` out of `buf` (which holds the log from offset `base`) into `out` from `at`. */
+function copyRecords(locations: RecordLocation[], buf: Buffer, base: number, out: Buffer, at: number): void {
+  for (const loc of locations) {
+    const from = loc.offset - base;
+    if (from < 0 || from + loc.size > buf.length || u32(buf, from) !== loc.size) {
+      throw new CorruptDataError(`commit-log record at ${loc.offset} does not match its queue entry`, {
+        context: { physicalOffset: loc.offset, expectedSize: loc.size },
+      });
+    }
+    buf.copy(out, at, from, from + loc.size);
+    at += loc.size;
+  }
 }

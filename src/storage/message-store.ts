@@ -297,8 +297,8 @@ export class MessageStore {
    * records whose tag hash is in tagHashes (all when undefined), decoded and checked. With maxBytes,
    * stops before the record that would take the records past it (always at least one record).
    * nextOffset is the offset after the last scanned entry; at or beyond the visible max: no
-   * records, nextOffset = fromOffset. Bodies may be views into a shared read buffer of up to 1 MiB:
-   * copy one before keeping it.
+   * records, nextOffset = fromOffset. Bodies are views into one buffer holding all of the call's
+   * records: copy one before keeping it alone.
    */
   async readQueue(topic: string, queueId: number, fromOffset: number, maxEntries: number, options: ReadQueueOptions = {}): Promise<ReadQueueResult> {
     const { records, nextOffset } = await this.readQueueRecords(topic, queueId, fromOffset, maxEntries, options);
@@ -336,18 +336,26 @@ export class MessageStore {
         locations.push({ offset: u64(entries, at), size: u32(entries, at + 8) });
         queueOffsets.push(start + i);
       }
-      const records: QueueRecord[] = [];
-      let bytes = 0;
-      // Read group by group so a byte limit does not pull in reads it will not use.
-      for (const group of this.log.planReads(locations)) {
-        for (const record of await this.log.readGroup(group)) {
-          const i = records.length;
-          if (i > 0 && bytes + record.length > maxBytes) return { records, nextOffset: queueOffsets[i]! };
-          records.push({ bytes: record, physicalOffset: locations[i]!.offset, queueOffset: queueOffsets[i]! });
-          bytes += record.length;
-        }
+      // The entries give every size: cut at maxBytes first (always one record), then read only that.
+      let count = 0;
+      let total = 0;
+      while (count < locations.length && (count === 0 || total + locations[count]!.size <= maxBytes)) total += locations[count++]!.size;
+      const wanted = locations.length > count ? locations.slice(0, count) : locations;
+      // One buffer for all of them, each record a view of it: a PULL reply sends it as it is.
+      const out = Buffer.allocUnsafe(total);
+      let at = 0;
+      for (const group of this.log.planReads(wanted)) {
+        await this.log.copyGroup(group, out, at);
+        for (const loc of group.locations) at += loc.size;
       }
-      return { records, nextOffset: end };
+      const records: QueueRecord[] = new Array(count);
+      at = 0;
+      for (let i = 0; i < count; i++) {
+        const size = wanted[i]!.size;
+        records[i] = { bytes: out.subarray(at, at + size), physicalOffset: wanted[i]!.offset, queueOffset: queueOffsets[i]! };
+        at += size;
+      }
+      return { records, nextOffset: count < locations.length ? queueOffsets[count]! : end };
     });
   }
 

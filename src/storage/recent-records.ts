@@ -51,23 +51,35 @@ export class RecentRecords {
 
   /** A copy of the record that starts at `logOffset` (and has `size` bytes, when given), if kept. */
   get(logOffset: number, size?: number): Buffer | undefined {
+    const slot = this.find(logOffset, size);
+    if (slot < 0) return undefined;
+    const start = this.at[slot]!;
+    return Buffer.from(this.ring!.subarray(start, start + this.sizes[slot]!));
+  }
+
+  /** Copies the record at `logOffset` of `size` bytes into `out` at `at`; false if not kept. */
+  copyTo(logOffset: number, size: number, out: Buffer, at: number): boolean {
+    const slot = this.find(logOffset, size);
+    if (slot < 0) return false;
+    const start = this.at[slot]!;
+    this.ring!.copy(out, at, start, start + size);
+    return true;
+  }
+
+  /** The slot of the record at `logOffset` (with `size` bytes, when given), or -1. */
+  private find(logOffset: number, size?: number): number {
     const offsets = this.offsets;
     let lo = this.head;
     let hi = offsets.length - 1;
-    if (this.ring === undefined || hi < lo || logOffset < offsets[lo]! || logOffset > offsets[hi]!) return undefined;
+    if (this.ring === undefined || hi < lo || logOffset < offsets[lo]! || logOffset > offsets[hi]!) return -1;
     while (lo <= hi) {
       const mid = (lo + hi) >>> 1;
       const at = offsets[mid]!;
-      if (at === logOffset) {
-        const n = this.sizes[mid]!;
-        if (size !== undefined && n !== size) return undefined;
-        const start = this.at[mid]!;
-        return Buffer.from(this.ring.subarray(start, start + n));
-      }
+      if (at === logOffset) return size !== undefined && this.sizes[mid] !== size ? -1 : mid;
       if (at < logOffset) lo = mid + 1;
       else hi = mid - 1;
     }
-    return undefined;
+    return -1;
   }
 
   clear(): void {

@@ -179,10 +179,13 @@ export class Segment {
     this.allocated = length;
   }
 
-  /** Reads exactly `length` bytes at `position` (fewer only at end of file). */
-  async read(position: number, length: number): Promise<Buffer> {
+  /**
+   * Reads exactly `length` bytes at `position` (fewer only at end of file), into `into` when it is
+   * large enough (a recycled block; see BlockCache.acquire), else into a new buffer.
+   */
+  async read(position: number, length: number, into?: Buffer): Promise<Buffer> {
     const handle = await this.fileHandle();
-    const buf = Buffer.allocUnsafe(length);
+    const buf = into !== undefined && into.length >= length ? into.subarray(0, length) : Buffer.allocUnsafe(length);
     let done = 0;
     while (done < length) {
       const { bytesRead } = await handle.read(buf, done, length - done, position + done);

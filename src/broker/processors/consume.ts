@@ -5,7 +5,7 @@ import type { JoinGroupResponse, MessageRef, PullResponse, QueueAcks, RawPullRes
 import type { GroupSettings } from '../consumer-group.js';
 import { toWireDelivered } from '../delivery-view.js';
 import { DEFAULT_MAX_RECONSUME_TIMES, MAX_RECONSUME_TIMES } from '../retry-policy.js';
-import { packBodies } from '../../protocol/message-codec.js';
+import { joinParts, packBodies } from '../../protocol/message-codec.js';
 import type { BrokerContext, Processor, Session } from '../context.js';
 import { asObject, optInt, optString, reqInt } from '../validate.js';
 
@@ -83,7 +83,7 @@ export const pull: Processor = async (ctx, session, { payload }) => {
       reply.r[i] = delivery.reconsumeTimes;
       records[i] = delivery.bytes;
     }
-    return { payload: reply, body: n > 0 ? packBodies(records) : undefined };
+    return { payload: reply, body: n > 0 ? joinParts(records) : undefined };
   }
   // Clients that do not ask for records get each message decoded, and its bodies alone.
   const messages: WireDeliveredMessage[] = new Array(n);

@@ -7,10 +7,23 @@ import { rec, tempDirs } from './helpers.js';
 const dirs = tempDirs();
 afterEach(() => dirs.cleanup());
 
-/** The records at `locations`, read the way the store reads a queue: plan, read each group, decode. */
+/** The records at `locations`, read the way the store reads a queue: plan, copy each group into one buffer, decode. */
 async function readRecords(log: CommitLog<number[]>, locations: RecordLocation[]): Promise<StoredRecord[]> {
-  const groups = await Promise.all(log.planReads(locations).map((g) => log.readGroup(g)));
-  return groups.flat().map((bytes, i) => decodeRecord(bytes, locations[i]!.offset));
+  const out = Buffer.alloc(locations.reduce((n, l) => n + l.size, 0));
+  let at = 0;
+  await Promise.all(
+    log.planReads(locations).map((g) => {
+      const from = at;
+      for (const l of g.locations) at += l.size;
+      return log.copyGroup(g, out, from);
+    }),
+  );
+  at = 0;
+  return locations.map((l) => {
+    const record = decodeRecord(out, l.offset, at);
+    at += l.size;
+    return record;
+  });
 }
 
 async function openLog(segmentSize: number) {

@@ -192,6 +192,28 @@ describe('MessageStore append and read', () => {
     expect((await store.readQueue('orders', 0, 0, 10)).records.map((r) => r.queueOffset)).toEqual([0, 1]);
   });
 
+  it('reads queues concurrently over more blocks than the read cache keeps, every record intact (evicted blocks\' memory is reused)', async () => {
+    const store = await openStore({ segmentSize: 64 * 1024 * 1024, maxMessageSize: 1024 * 1024 });
+    // 200 records of ~200 KB over 4 queues: about 40 blocks of 1 MiB against a cache of 32.
+    const records = Array.from({ length: 200 }, (_, i) => rec({ queueId: i % 4, body: Buffer.alloc(200_000, i % 251) }));
+    for (let i = 0; i < records.length; i += 50) await store.append(records.slice(i, i + 50));
+    const next = [0, 0, 0, 0];
+    const seen: number[][] = [[], [], [], []];
+    for (let round = 0; round < 60 && next.some((n) => n < 50); round++) {
+      await Promise.all(
+        [0, 1, 2, 3].map(async (q) => {
+          const { records: got, nextOffset } = await store.readQueue('orders', q, next[q]!, 3); // checks each crc
+          for (const r of got) seen[q]!.push(r.body[0]!, r.body[r.body.length - 1]!, r.queueOffset);
+          next[q] = nextOffset;
+        }),
+      );
+    }
+    for (let q = 0; q < 4; q++) {
+      const want = Array.from({ length: 50 }, (_, k) => [(k * 4 + q) % 251, (k * 4 + q) % 251, k]).flat();
+      expect(seen[q]).toEqual(want);
+    }
+  });
+
   it('async flush mode resolves after the write and syncs on a timer', async () => {
     const store = await openStore({ flush: 'async', flushIntervalMs: 10 });
     await Promise.all(Array.from({ length: 20 }, () => store.append([rec()])));
