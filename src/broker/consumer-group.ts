@@ -363,13 +363,16 @@ export class ConsumerGroup {
       maxBytes: this.deps.maxPullBytes,
     });
     p.next = Math.max(p.next, nextOffset);
-    const delivered = new Set<number>();
+    // Every scanned offset not delivered is done: filtered out by the store (a gap between the
+    // records, which come in offset order), by the real tag, or acked already.
+    let o = from;
     for (const record of records) {
+      for (; o < record.queueOffset; o++) p.markDone(o);
+      o = record.queueOffset + 1;
       // The tag hash matched; the real tag confirms it (hash collisions are filtered here).
-      if ((!filter.all && !matchesTag(filter, recordTag(record.bytes))) || p.done.has(record.queueOffset)) continue;
-      delivered.add(record.queueOffset);
-      deliver(record);
+      if ((!filter.all && !matchesTag(filter, recordTag(record.bytes))) || p.done.has(record.queueOffset)) p.markDone(record.queueOffset);
+      else deliver(record);
     }
-    for (let o = from; o < nextOffset; o++) if (!delivered.has(o)) p.markDone(o);
+    for (; o < nextOffset; o++) p.markDone(o);
   }
 }

@@ -31,6 +31,34 @@ describe('QueueProgress', () => {
     expect([...p.inflight.keys()].sort()).toEqual([12, 13]);
   });
 
+  it('counts deliveries across a detach and reattach, and across repeated redeliveries', () => {
+    const p = new QueueProgress('t', 0, 0);
+    expect(p.lease(0, 'a', Date.now() + 1000, 2)).toBe(2); // a retry copy: two failures before it
+    const lease = p.detach(0)!;
+    expect(p.inflight.has(0)).toBe(false);
+    p.reattach(0, lease); // handling the failure did not work out: deliverable again
+    expect(p.takeRedeliveries(5)).toEqual([0]);
+    expect(p.lease(0, 'b', Date.now() + 1000, 2)).toBe(3);
+    expect(p.releaseMember('b')).toBe(1);
+    expect(p.takeRedeliveries(5)).toEqual([0]);
+    expect(p.lease(0, 'c', Date.now() + 1000, 2)).toBe(4);
+    p.markDone(0);
+    expect(p.committed).toBe(1);
+    expect(p.inflight.size).toBe(0);
+  });
+
+  it('an offset acked while waiting for redelivery leaves the redelivery list', () => {
+    const p = new QueueProgress('t', 0, 0);
+    p.lease(0, 'a', Date.now() - 1);
+    p.lease(1, 'a', Date.now() - 1);
+    expect(p.releaseExpired(Date.now())).toBe(2);
+    p.markDone(1); // the late ack of the first delivery still counts
+    expect(p.takeRedeliveries(5)).toEqual([0]);
+    expect(p.lease(0, 'b', Date.now() + 1000)).toBe(1);
+    p.markDone(0);
+    expect(p.committed).toBe(2);
+  });
+
   it('releases expired leases only', () => {
     const p = new QueueProgress('t', 1, 0);
     const now = Date.now();
