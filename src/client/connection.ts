@@ -85,6 +85,8 @@ const DEFAULT_REQUEST_TIMEOUT_MS = 30_000;
 // The broker bounds what it sends by its own frame limit; the client trusts its broker and only
 // guards against a corrupt stream, so its receive limit is generous (a PULL of many large messages).
 const CLIENT_MAX_FRAME_SIZE = 256 * 1024 * 1024;
+/** Each socket read goes into this connection's buffer of this size (see startAttempt). */
+const READ_BUFFER_BYTES = 128 * 1024;
 // How long close() waits for the broker to acknowledge our FIN before destroying the socket.
 const CLOSE_GRACE_MS = 1_000;
 
@@ -214,7 +216,21 @@ export class Connection extends EventEmitter<ConnectionEvents> {
   private startAttempt(): void {
     if (this.attemptSocket || this.currentState === 'closed') return;
     this.setState('connecting');
-    const socket = net.connect({ host: this.endpoint.host, port: this.endpoint.port });
+    // Reads land in one buffer of this connection's, and the decoder copies each frame out once:
+    // a consumer no longer allocates a 64 KiB buffer per read and a joined copy per large reply,
+    // off-heap churn that made V8 collect several times a second while draining.
+    let peer: Peer | undefined;
+    const socket = net.connect({
+      host: this.endpoint.host,
+      port: this.endpoint.port,
+      onread: {
+        buffer: Buffer.allocUnsafe(READ_BUFFER_BYTES),
+        callback: (n: number, buf: Uint8Array): boolean => {
+          peer?.receiveTransient(Buffer.from(buf.buffer, buf.byteOffset, n));
+          return true; // keep reading
+        },
+      },
+    });
     this.attemptSocket = socket;
     socket.setNoDelay(true);
     socket.setKeepAlive(true, 10_000);
@@ -222,7 +238,7 @@ export class Connection extends EventEmitter<ConnectionEvents> {
     socket.once('error', (err) => {
       socketError ??= err;
     });
-    const peer = new Peer(socket, { maxFrameSize: CLIENT_MAX_FRAME_SIZE, requestTimeoutMs: this.requestTimeoutMs });
+    peer = new Peer(socket, { maxFrameSize: CLIENT_MAX_FRAME_SIZE, requestTimeoutMs: this.requestTimeoutMs });
     const hello: HelloRequest = { version: PROTOCOL_VERSION, clientId: this.clientId };
     if (this.options.producerGroup !== undefined) hello.producerGroup = this.options.producerGroup;
     // Writes before the TCP handshake completes are buffered by the socket; HELLO's timeout doubles

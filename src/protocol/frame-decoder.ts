@@ -15,6 +15,11 @@ export class FrameDecoder {
   private chunks: Buffer[] = [];
   private buffered = 0;
   private failed: Error | undefined;
+  /** pushTransient: the frame being filled, and a length prefix split across reads */
+  private partial: Buffer | undefined;
+  private partialFilled = 0;
+  private readonly prefix = Buffer.alloc(4);
+  private prefixFilled = 0;
 
   constructor(options: { maxFrameSize?: number } = {}) {
     this.maxFrameSize = options.maxFrameSize ?? DEFAULT_MAX_FRAME_SIZE;
@@ -31,33 +36,75 @@ export class FrameDecoder {
       for (;;) {
         if (this.buffered < 4) break;
         const frameLength = this.peekUInt32(0);
-        if (frameLength > this.maxFrameSize) {
-          throw new FrameTooLargeError(`frame of ${frameLength} bytes exceeds the limit of ${this.maxFrameSize}`, {
-            context: { frameLength, maxFrameSize: this.maxFrameSize },
-          });
-        }
-        if (frameLength < 4) throw new MalformedFrameError(`frame length ${frameLength} is shorter than its header length field`);
+        this.checkLength(frameLength);
         if (this.buffered < 4 + frameLength) break;
-        const bytes = this.take(4 + frameLength);
-        const headerLength = bytes.readUInt32BE(4);
-        if (headerLength > frameLength - 4) {
-          throw new MalformedFrameError(`header length ${headerLength} exceeds frame length ${frameLength}`);
-        }
-        const headerEnd = FRAME_PREFIX_BYTES + headerLength;
-        frames.push({ header: decodeHeader(bytes.subarray(FRAME_PREFIX_BYTES, headerEnd)), body: bytes.subarray(headerEnd) });
+        frames.push(frameOf(this.take(4 + frameLength)));
       }
     } catch (err) {
-      this.failed = err as Error;
-      this.chunks = [];
-      this.buffered = 0;
-      throw err;
+      this.fail(err as Error);
     }
     return frames;
   }
 
+  /**
+   * `push` for a chunk in memory that is reused once this returns (a socket read with `onread`):
+   * nothing of it is kept. Each frame is copied once into a buffer of its own size, allocated when
+   * its length prefix has arrived; no buffer per socket read, no joining of chunks.
+   */
+  pushTransient(chunk: Buffer): Frame[] {
+    if (this.failed) throw this.failed;
+    const frames: Frame[] = [];
+    try {
+      let at = 0;
+      while (at < chunk.length) {
+        if (this.partial === undefined) {
+          const n = Math.min(4 - this.prefixFilled, chunk.length - at);
+          chunk.copy(this.prefix, this.prefixFilled, at, at + n);
+          this.prefixFilled += n;
+          at += n;
+          if (this.prefixFilled < 4) break;
+          const frameLength = this.prefix.readUInt32BE(0);
+          this.checkLength(frameLength);
+          this.partial = Buffer.allocUnsafe(4 + frameLength);
+          this.prefix.copy(this.partial, 0);
+          this.partialFilled = 4;
+          this.prefixFilled = 0;
+        }
+        const n = Math.min(this.partial.length - this.partialFilled, chunk.length - at);
+        chunk.copy(this.partial, this.partialFilled, at, at + n);
+        this.partialFilled += n;
+        at += n;
+        if (this.partialFilled < this.partial.length) break;
+        const bytes = this.partial;
+        this.partial = undefined;
+        frames.push(frameOf(bytes));
+      }
+    } catch (err) {
+      this.fail(err as Error);
+    }
+    return frames;
+  }
+
+  private checkLength(frameLength: number): void {
+    if (frameLength > this.maxFrameSize) {
+      throw new FrameTooLargeError(`frame of ${frameLength} bytes exceeds the limit of ${this.maxFrameSize}`, {
+        context: { frameLength, maxFrameSize: this.maxFrameSize },
+      });
+    }
+    if (frameLength < 4) throw new MalformedFrameError(`frame length ${frameLength} is shorter than its header length field`);
+  }
+
+  private fail(err: Error): never {
+    this.failed = err;
+    this.chunks = [];
+    this.buffered = 0;
+    this.partial = undefined;
+    throw err;
+  }
+
   /** Bytes received but not yet part of a whole frame. */
   get pendingBytes(): number {
-    return this.buffered;
+    return this.buffered + this.prefixFilled + (this.partial === undefined ? 0 : this.partialFilled);
   }
 
   private peekUInt32(offset: number): number {
@@ -97,4 +144,15 @@ export class FrameDecoder {
     this.buffered -= n;
     return out;
   }
+}
+
+/** A whole frame's bytes (length prefix included) as header and body; the body is a view. */
+function frameOf(bytes: Buffer): Frame {
+  const frameLength = bytes.length - 4;
+  const headerLength = bytes.readUInt32BE(4);
+  if (headerLength > frameLength - 4) {
+    throw new MalformedFrameError(`header length ${headerLength} exceeds frame length ${frameLength}`);
+  }
+  const headerEnd = FRAME_PREFIX_BYTES + headerLength;
+  return { header: decodeHeader(bytes.subarray(FRAME_PREFIX_BYTES, headerEnd)), body: bytes.subarray(headerEnd) };
 }

@@ -117,10 +117,18 @@ export class Peer extends EventEmitter<PeerEvents> {
     for (const part of encodeFrame(header, body)) this.socket.write(part);
   }
 
-  private onData(chunk: Buffer): void {
+  /**
+   * Bytes from a socket read into memory that is reused after this returns (net's `onread`
+   * option, which then emits no 'data'): decoded without keeping any of it.
+   */
+  receiveTransient(chunk: Buffer): void {
+    this.onData(chunk, true);
+  }
+
+  private onData(chunk: Buffer, transient = false): void {
     let frames: Frame[];
     try {
-      frames = this.decoder.push(chunk);
+      frames = transient ? this.decoder.pushTransient(chunk) : this.decoder.push(chunk);
     } catch (err) {
       const error = err as HalfmqError;
       this.emit('protocolError', error);

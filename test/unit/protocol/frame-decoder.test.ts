@@ -71,4 +71,46 @@ describe('FrameDecoder', () => {
     const bad = Buffer.from([0, 0, 0, 6, 0, 0, 0, 99, 1, 2]);
     expect(() => new FrameDecoder().push(bad)).toThrow(MalformedFrameError);
   });
+
+  describe('pushTransient (a reused read buffer)', () => {
+    /** Feeds `pieces` through one reused buffer, scribbling over it after each push, as a socket would. */
+    function feed(d: FrameDecoder, bytes: Buffer, cuts: number[]): Frame[] {
+      const reused = Buffer.alloc(bytes.length);
+      const frames: Frame[] = [];
+      let from = 0;
+      for (const to of [...cuts, bytes.length]) {
+        const n = bytes.copy(reused, 0, from, to);
+        frames.push(...d.pushTransient(reused.subarray(0, n)));
+        reused.fill(0xee); // the next read lands here: nothing handed out may see it
+        from = to;
+      }
+      return frames;
+    }
+
+    it('yields the frames push does for every split, keeping nothing of the reused buffer', () => {
+      const { bytes, expected } = stream();
+      for (let cut = 0; cut <= bytes.length; cut++) {
+        const d = new FrameDecoder();
+        expect(simplify(feed(d, bytes, [cut])), `split at ${cut}`).toEqual(expected);
+        expect(d.pendingBytes).toBe(0);
+      }
+      const oneByOne = new FrameDecoder();
+      expect(simplify(feed(oneByOne, bytes, Array.from({ length: bytes.length - 1 }, (_, i) => i + 1)))).toEqual(expected);
+    });
+
+    it('counts a partial frame as pending, and fails like push on a bad prefix or header', () => {
+      const { bytes } = stream();
+      const d = new FrameDecoder();
+      d.pushTransient(bytes.subarray(0, 2));
+      expect(d.pendingBytes).toBe(2);
+      d.pushTransient(bytes.subarray(2, 10));
+      expect(d.pendingBytes).toBe(10);
+      const big = new FrameDecoder({ maxFrameSize: 1024 });
+      const prefix = Buffer.alloc(4);
+      prefix.writeUInt32BE(2048);
+      expect(() => big.pushTransient(prefix)).toThrow(FrameTooLargeError);
+      expect(() => big.pushTransient(Buffer.from([0]))).toThrow(FrameTooLargeError);
+      expect(() => new FrameDecoder().pushTransient(Buffer.from([0, 0, 0, 6, 0, 0, 0, 99, 1, 2]))).toThrow(MalformedFrameError);
+    });
+  });
 });
