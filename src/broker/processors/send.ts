@@ -60,17 +60,10 @@ export async function recordsFromRecordBody(ctx: BrokerContext, count: unknown, 
     } catch (err) {
       throw new InvalidArgumentError(`SEND records: record ${i} is malformed: ${(err as Error).message}`, { context: { index: i, at } });
     }
-    if (!MSG_ID.test(r.msgId)) throw new InvalidArgumentError(`message id must be 1-64 printable ASCII characters`);
-    if (r.body.length > ctx.options.maxMessageSize) {
-      throw new MessageTooLargeError(`message body of ${r.body.length} bytes exceeds the limit of ${ctx.options.maxMessageSize}`, {
-        context: { topic: r.topic, msgId: r.msgId, size: r.body.length, limit: ctx.options.maxMessageSize },
-      });
-    }
-    const topic = ctx.topics.get(r.topic) ?? (await ctx.topics.forSend(r.topic));
     const record: RecordInput = {
       type: RecordType.NORMAL,
-      topic: topic.name,
-      queueId: ctx.topics.selectQueue(topic, undefined),
+      topic: r.topic,
+      queueId: 0,
       msgId: r.msgId,
       tag: r.tag === '' ? undefined : r.tag,
       keys: optStringArray(r.keys, 'keys'),
@@ -80,6 +73,7 @@ export async function recordsFromRecordBody(ctx: BrokerContext, count: unknown, 
       reconsumeTimes: 0,
       encoded: body.subarray(at, at + r.size),
     };
+    await placeRecord(ctx, record, undefined);
     prepareDelivery(record, NO_DELIVERY_TIME, now); // refuses the broker's own property names
     records[i] = record;
     at += r.size;
@@ -104,30 +98,40 @@ export async function recordsFromWire(ctx: BrokerContext, wireMessages: unknown,
   const records: RecordInput[] = new Array(messages.length);
   for (let i = 0; i < messages.length; i++) {
     const m = messages[i] as unknown as Record<string, unknown>;
-    const topicName = reqString(m, 't', 'message topic');
-    const msgId = reqString(m, 'id', 'message id');
-    if (!MSG_ID.test(msgId)) throw new InvalidArgumentError(`message id must be 1-64 printable ASCII characters`);
-    const bodyBytes = bodies[i]!;
-    if (bodyBytes.length > ctx.options.maxMessageSize) {
-      throw new MessageTooLargeError(`message body of ${bodyBytes.length} bytes exceeds the limit of ${ctx.options.maxMessageSize}`, {
-        context: { topic: topicName, msgId, size: bodyBytes.length, limit: ctx.options.maxMessageSize },
-      });
-    }
-    const topic = ctx.topics.get(topicName) ?? (await ctx.topics.forSend(topicName));
     const tag = optString(m, 'g', 'tag');
-    records[i] = {
+    const record: RecordInput = {
       type,
-      topic: topic.name,
-      queueId: ctx.topics.selectQueue(topic, optString(m, 's', 'sharding key')),
-      msgId,
+      topic: reqString(m, 't', 'message topic'),
+      queueId: 0,
+      msgId: reqString(m, 'id', 'message id'),
       tag: tag === '' ? undefined : tag,
       keys: optStringArray(m.k, 'keys'),
       properties: optStringRecord(m.p, 'properties'),
-      body: bodyBytes,
+      body: bodies[i]!,
       bornTimestamp: typeof m.b === 'number' ? m.b : Date.now(),
       reconsumeTimes: 0,
     };
-    if (type === RecordType.NORMAL) prepareDelivery(records[i]!, m, Date.now());
+    await placeRecord(ctx, record, optString(m, 's', 'sharding key'));
+    if (type === RecordType.NORMAL) prepareDelivery(record, m, Date.now());
+    records[i] = record;
   }
   return records;
+}
+
+/**
+ * What every sent message goes through, as an entry or as a record: its id and size checked, its
+ * topic resolved (auto-created when allowed) and its queue chosen (by sharding key, else round
+ * robin). Sets the record's topic (the table's own name string) and queue.
+ */
+async function placeRecord(ctx: BrokerContext, record: RecordInput, shardingKey: string | undefined): Promise<void> {
+  if (!MSG_ID.test(record.msgId)) throw new InvalidArgumentError(`message id must be 1-64 printable ASCII characters`);
+  const size = record.body.length;
+  if (size > ctx.options.maxMessageSize) {
+    throw new MessageTooLargeError(`message body of ${size} bytes exceeds the limit of ${ctx.options.maxMessageSize}`, {
+      context: { topic: record.topic, msgId: record.msgId, size, limit: ctx.options.maxMessageSize },
+    });
+  }
+  const topic = ctx.topics.get(record.topic) ?? (await ctx.topics.forSend(record.topic));
+  record.topic = topic.name;
+  record.queueId = ctx.topics.selectQueue(topic, shardingKey);
 }

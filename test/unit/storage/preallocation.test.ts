@@ -120,12 +120,15 @@ describe('commit-log preallocation', () => {
 
   it('pauses while the log is written faster than preallocateMaxRate, and resumes when the rate falls', async () => {
     const dataDir = await dirs.make();
-    const { store } = await openStore(dataDir, { segmentSize: 4 * 1024 * 1024, preallocateMaxRate: 16 * 1024 });
-    // Back-to-back appends of ~350 bytes write hundreds of KB/s, far above 16 KiB/s, for longer
-    // than the 250 ms window the rate is measured over.
+    const { store } = await openStore(dataDir, { segmentSize: 16 * 1024 * 1024, preallocateMaxRate: 16 * 1024 });
+    // 4 KB appends about every millisecond (even a slow disk's 20 ms a write is 200 KB/s, far above
+    // 16 KiB/s), for longer than the 250 ms window the rate is measured over.
     const until = performance.now() + 600;
     let last!: AppendResult;
-    for (let i = 0; i < 3000 && performance.now() < until; i++) [last] = await store.append([rec({ text: `a${i}:${'p'.repeat(300)}` })]);
+    for (let i = 0; i < 2000 && performance.now() < until; i++) {
+      [last] = await store.append([rec({ text: `a${i}:${'p'.repeat(4000)}` })]);
+      await new Promise((resolve) => setTimeout(resolve, 1));
+    }
     await new Promise((resolve) => setTimeout(resolve, 50));
     const [tail] = await segments(dataDir);
     let end = last.physicalOffset + last.size;
