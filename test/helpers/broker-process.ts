@@ -1,4 +1,5 @@
 import { spawn } from 'node:child_process';
+import { afterAll, beforeAll } from 'vitest';
 import { mkdtemp } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
@@ -39,6 +40,25 @@ export async function startBrokerProcess(options: { dataDir?: string; port?: num
 }
 
 export const removeDir = removeDataDir;
+
+/**
+ * One broker process for the tests of a file (or describe block): started before them, stopped and
+ * its data removed after. Returns the getter to use inside the tests.
+ */
+export function sharedBroker(options: { args?: string[] } = {}): () => BrokerProcess {
+  let broker: BrokerProcess | undefined;
+  beforeAll(async () => {
+    broker = await startBrokerProcess(options);
+  });
+  afterAll(async () => {
+    await broker?.stop();
+    if (broker) await removeDir(broker.dataDir);
+  });
+  return () => {
+    if (broker === undefined) throw new Error('the shared broker has not started');
+    return broker;
+  };
+}
 
 export interface CliResult {
   code: number | null;

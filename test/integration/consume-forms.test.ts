@@ -1,29 +1,19 @@
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { Admin, Producer, TransactionProducer } from '../../src/index.js';
 import type { GroupStatus, ReceivedMessage } from '../../src/index.js';
 import { receivedFromRecords, toReceivedMessage } from '../../src/client/message-convert.js';
 import { Command, PROTOCOL_VERSION } from '../../src/protocol/commands.js';
 import type { HelloResponse, PullResponse, RawPullResponse } from '../../src/protocol/commands.js';
 import { splitBodies } from '../../src/protocol/message-codec.js';
-import { removeDir, startBrokerProcess, uniqueName } from '../helpers/broker-process.js';
-import type { BrokerProcess } from '../helpers/broker-process.js';
+import { sharedBroker, uniqueName } from '../helpers/broker-process.js';
 import type { Frame } from '../../src/protocol/frame.js';
 import { frame, rawConnection } from '../helpers/raw-connection.js';
 
-let broker: BrokerProcess;
-
-beforeAll(async () => {
-  broker = await startBrokerProcess();
-});
-
-afterAll(async () => {
-  await broker?.stop();
-  if (broker) await removeDir(broker.dataDir);
-});
+const broker = sharedBroker();
 
 /** A bare connection that has said HELLO and joined a new group on `topic`. */
 async function joined(topic: string): Promise<{ group: string; request: (code: number, d: unknown) => Promise<Frame>; close: () => void }> {
-  const c = await rawConnection(broker.port);
+  const c = await rawConnection(broker().port);
   const group = uniqueName('g');
   let id = 0;
   // One request at a time: the broker serves a connection's requests concurrently.
@@ -52,8 +42,8 @@ async function pullOnce(topic: string, raw: boolean): Promise<{ payload: unknown
 }
 
 async function fill(topic: string, bodies: string[]): Promise<void> {
-  const admin = new Admin({ endpoints: broker.endpoints });
-  const producer = new Producer({ endpoints: broker.endpoints });
+  const admin = new Admin({ endpoints: broker().endpoints });
+  const producer = new Producer({ endpoints: broker().endpoints });
   try {
     await admin.createTopic(topic, { queues: 1 });
     for (const body of bodies) await producer.send({ topic, body });
@@ -65,9 +55,9 @@ async function fill(topic: string, bodies: string[]): Promise<void> {
 describe('PULL and ACK forms', () => {
   it('records as stored (raw) and decoded messages show the same messages, a committed half at its queue offset', async () => {
     const topic = uniqueName('forms');
-    const admin = new Admin({ endpoints: broker.endpoints });
-    const producer = new Producer({ endpoints: broker.endpoints });
-    const tx = new TransactionProducer({ endpoints: broker.endpoints, group: uniqueName('tx'), checker: async () => 'COMMIT' });
+    const admin = new Admin({ endpoints: broker().endpoints });
+    const producer = new Producer({ endpoints: broker().endpoints });
+    const tx = new TransactionProducer({ endpoints: broker().endpoints, group: uniqueName('tx'), checker: async () => 'COMMIT' });
     try {
       await admin.createTopic(topic, { queues: 1 });
       await producer.send({ topic, body: 'plain', tag: 'a', keys: ['k1', 'k2'], properties: { p: 'v' } });

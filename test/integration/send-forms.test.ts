@@ -1,4 +1,4 @@
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { Admin, Producer, SimpleConsumer } from '../../src/index.js';
 import { decodeRecord, encodeUnstampedRecords } from '../../src/common/record-codec.js';
 import { RecordType, type RecordInput } from '../../src/common/record.js';
@@ -6,8 +6,7 @@ import { Command, PROTOCOL_VERSION } from '../../src/protocol/commands.js';
 import type { HelloResponse, RawPullResponse, SendResponse } from '../../src/protocol/commands.js';
 import { packBodies } from '../../src/protocol/message-codec.js';
 import type { Frame } from '../../src/protocol/frame.js';
-import { removeDir, startBrokerProcess, uniqueName } from '../helpers/broker-process.js';
-import type { BrokerProcess } from '../helpers/broker-process.js';
+import { sharedBroker, uniqueName } from '../helpers/broker-process.js';
 import { frame, rawConnection } from '../helpers/raw-connection.js';
 
 /**
@@ -15,21 +14,12 @@ import { frame, rawConnection } from '../helpers/raw-connection.js';
  * `records` (RECORD_SEND: commit-log records the broker only stamps). Both must store the same
  * thing, and a bad record must fail its request alone.
  */
-let broker: BrokerProcess;
-
-beforeAll(async () => {
-  broker = await startBrokerProcess();
-});
-
-afterAll(async () => {
-  await broker?.stop();
-  if (broker) await removeDir(broker.dataDir);
-});
+const broker = sharedBroker();
 
 type Request = (code: number, d: unknown, body?: Buffer) => Promise<Frame>;
 
 async function connect(): Promise<{ request: Request; hello: HelloResponse; close: () => void }> {
-  const c = await rawConnection(broker.port);
+  const c = await rawConnection(broker().port);
   let id = 0;
   // One request at a time: the broker serves a connection's requests concurrently.
   const request: Request = async (code, d, body) => {
@@ -128,9 +118,9 @@ describe('SEND forms', () => {
 
   it('the SDK sends records: fields, lookup by key and consumption are as with entries', async () => {
     const topic = uniqueName('sdk-records');
-    const admin = new Admin({ endpoints: broker.endpoints });
-    const producer = new Producer({ endpoints: broker.endpoints });
-    const consumer = new SimpleConsumer({ endpoints: broker.endpoints, group: uniqueName('g'), subscriptions: { [topic]: '*' } });
+    const admin = new Admin({ endpoints: broker().endpoints });
+    const producer = new Producer({ endpoints: broker().endpoints });
+    const consumer = new SimpleConsumer({ endpoints: broker().endpoints, group: uniqueName('g'), subscriptions: { [topic]: '*' } });
     try {
       await admin.createTopic(topic, { queues: 2 });
       const sent = await Promise.all(
