@@ -119,7 +119,10 @@ export interface ReadQueueResult {
 
 /** A record as stored, read through its queue. */
 export interface QueueRecord {
-  /** the whole record (see common/record-codec.ts), not yet checked */
+  /**
+   * the whole record (see common/record-codec.ts), not yet checked: a view of the one buffer that
+   * holds all of its read's records back to back
+   */
   bytes: Buffer;
   physicalOffset: number;
   /** the queue entry's offset (the record's own field says -1 for a released held record) */
