@@ -5,7 +5,8 @@ import { isErrno } from './fs-util.js';
 
 const QUEUE_DIR = /^\d{1,10}$/;
 
-export function queueKey(topic: string, queueId: number): string {
+/** The key a checkpoint records a queue's count under (recovery splits it at the last /). */
+function queueKey(topic: string, queueId: number): string {
   return `${topic}/${queueId}`;
 }
 

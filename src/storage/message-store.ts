@@ -226,7 +226,6 @@ export class MessageStore {
     return offsets.map((physicalOffset, i) => ({ physicalOffset, size: buffers[i].length, queueOffset: queueOffsets[i], storeTimestamp }));
   }
 
-
   /**
    * Makes held records (PREPARED, DELAYED) visible: assigns each a queue offset in its topic/queue,
    * synchronously and in call order like `append`, and appends one RELEASE record listing them.
