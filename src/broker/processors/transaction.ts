@@ -14,6 +14,8 @@ import { RecordType } from '../../storage/index.js';
 import type { BrokerContext, Processor } from '../context.js';
 import { asObject, optInt, optString, reqString } from '../validate.js';
 import { recordsFromWire } from './send.js';
+import type { EndRequest, HalfSet } from '../transaction-service.js';
+import type { Settled } from '../../common/request-coalescer.js';
 
 const TX_ID = /^[\x21-\x7e]{1,64}$/;
 const MAX_IMMUNITY_MS = 7 * 24 * 3600_000;
@@ -25,27 +27,31 @@ function transactionId(d: Record<string, unknown>): string {
   return id;
 }
 
-/** Stores one transaction's halves: `d` is a SEND_HALF payload (or one entry of a batch). */
-async function prepareOne(ctx: BrokerContext, group: string, d: Record<string, unknown>, body: Buffer, compact: boolean): Promise<SendHalfResponse> {
+/** One transaction's halves from a SEND_HALF payload (or one entry of a batch), checked. */
+async function halfSet(ctx: BrokerContext, group: string, d: Record<string, unknown>, body: Buffer): Promise<HalfSet> {
   const id = transactionId(d);
-  const immunity = optInt(d, 'checkImmunityMs', 0, MAX_IMMUNITY_MS, 0);
+  const checkImmunityMs = optInt(d, 'checkImmunityMs', 0, MAX_IMMUNITY_MS, 0);
   const records = await recordsFromWire(ctx, d.messages, body, RecordType.PREPARED);
-  await ctx.transactions.prepare(id, group, records, immunity);
-  ctx.checker.poke();
-  if (compact) return {};
-  // queueOffset -1: a half has no place in its queue until the commit gives it one.
-  return { results: records.map((r) => ({ msgId: r.msgId, topic: r.topic, queueId: r.queueId, queueOffset: -1 })) };
+  return { id, group, records, checkImmunityMs };
 }
 
-/** Commits or rolls back one transaction: `d` is an END_TRANSACTION payload (or a batch entry). */
-async function endOne(ctx: BrokerContext, d: Record<string, unknown>): Promise<EndTransactionResponse> {
+function halfReply(set: HalfSet, compact: boolean): SendHalfResponse {
+  if (compact) return {};
+  // queueOffset -1: a half has no place in its queue until the commit gives it one.
+  return { results: set.records.map((r) => ({ msgId: r.msgId, topic: r.topic, queueId: r.queueId, queueOffset: -1 })) };
+}
+
+/** One END_TRANSACTION payload (or a batch entry), checked. */
+function endRequest(d: Record<string, unknown>): EndRequest {
   const id = transactionId(d);
   const resolution = d.resolution;
   if (resolution !== 'COMMIT' && resolution !== 'ROLLBACK') throw new InvalidArgumentError(`resolution must be COMMIT or ROLLBACK, got ${JSON.stringify(resolution)}`);
   const source = (optString(d, 'source') ?? 'producer') as ResolutionSource;
-  if (!['producer', 'check', 'operator'].includes(source)) throw new InvalidArgumentError(`source must be producer, check or operator`);
-  return ctx.transactions.end(id, resolution, source);
+  if (!SOURCES.has(source)) throw new InvalidArgumentError(`source must be producer, check or operator`);
+  return { id, resolution, source };
 }
+
+const SOURCES: ReadonlySet<string> = new Set(['producer', 'check', 'operator']);
 
 /** Body bytes a list of wire messages claims (their `n`); malformed entries claim none. */
 function claimedBytes(messages: unknown): number {
@@ -54,27 +60,43 @@ function claimedBytes(messages: unknown): number {
   return bytes;
 }
 
-/** Runs every entry at once (their appends share a group-commit round); each fails on its own. */
-function settleEach<T>(entries: unknown[], label: string, run: (d: Record<string, unknown>, i: number) => Promise<T>): Promise<BatchOutcome<T>[]> {
+/**
+ * Checks every entry of a batch frame (a bad one fails alone), hands the good ones to `run` at
+ * once (their appends share a group-commit round), and answers each in frame order.
+ */
+async function settleEach<I, V, T>(
+  entries: unknown,
+  label: string,
+  check: (d: Record<string, unknown>, i: number) => I | Promise<I>,
+  run: (items: I[]) => Promise<Settled<V>[]>,
+  answer: (item: I, value: V) => T,
+): Promise<BatchOutcome<T>[]> {
   if (!Array.isArray(entries) || entries.length === 0 || entries.length > MAX_BATCH) {
     throw new InvalidArgumentError(`${label} must be an array of 1 to ${MAX_BATCH} entries`);
   }
-  return Promise.all(
-    entries.map(async (entry, i) => {
-      try {
-        return await run(asObject(entry, `${label}[${i}]`), i);
-      } catch (err) {
-        return { e: toWireError(err) };
-      }
-    }),
-  );
+  const outcomes: BatchOutcome<T>[] = new Array(entries.length);
+  const items: I[] = [];
+  const at: number[] = [];
+  for (let i = 0; i < entries.length; i++) {
+    try {
+      items.push(await check(asObject(entries[i], `${label}[${i}]`), i));
+      at.push(i);
+    } catch (err) {
+      outcomes[i] = { e: toWireError(err) };
+    }
+  }
+  const settled = items.length > 0 ? await run(items) : [];
+  settled.forEach((s, k) => (outcomes[at[k]!] = s.ok ? answer(items[k]!, s.value) : { e: toWireError(s.error) }));
+  return outcomes;
 }
 
 /** SEND_HALF: half messages, stored durably and invisible until the transaction commits. */
 export const sendHalf: Processor = async (ctx, _session, { payload, body }) => {
   const d = asObject(payload, 'SEND_HALF payload');
-  const reply: SendHalfResponse = await prepareOne(ctx, validateName('group', d.group), d, body, d.cr === true);
-  return { payload: reply };
+  const set = await halfSet(ctx, validateName('group', d.group), d, body);
+  await ctx.transactions.prepare(set.id, set.group, set.records, set.checkImmunityMs);
+  ctx.checker.poke();
+  return { payload: halfReply(set, d.cr === true) };
 };
 
 /** SEND_HALF_BATCH: SEND_HALF for several transactions of one producer group, in one frame. */
@@ -95,20 +117,36 @@ export const sendHalfBatch: Processor = async (ctx, _session, { payload, body })
   }
   if (at !== body.length) throw new MalformedFrameError(`SEND_HALF_BATCH: ${body.length - at} body bytes belong to no message`);
   const compact = d.cr === true;
-  const reply: SendHalfBatchResponse = { results: await settleEach(txs, 'txs', (tx, i) => prepareOne(ctx, group, tx, slices[i]!, compact)) };
+  const results = await settleEach(
+    txs,
+    'txs',
+    (tx, i) => halfSet(ctx, group, tx, slices[i]!),
+    (sets) => ctx.transactions.prepareMany(sets),
+    (set) => halfReply(set, compact),
+  );
+  ctx.checker.poke();
+  const reply: SendHalfBatchResponse = { results };
   return { payload: reply };
 };
 
 /** END_TRANSACTION: acknowledged (RocketMQ's is oneway and may vanish), so producers can retry it. */
 export const endTransaction: Processor = async (ctx, _session, { payload }) => {
-  const reply: EndTransactionResponse = await endOne(ctx, asObject(payload, 'END_TRANSACTION payload'));
+  const end = endRequest(asObject(payload, 'END_TRANSACTION payload'));
+  const reply: EndTransactionResponse = await ctx.transactions.end(end.id, end.resolution, end.source);
   return { payload: reply };
 };
 
 /** END_TRANSACTION_BATCH: END_TRANSACTION for several transactions, in one frame. */
 export const endTransactionBatch: Processor = async (ctx, _session, { payload }) => {
   const d = asObject(payload, 'END_TRANSACTION_BATCH payload');
-  const reply: EndTransactionBatchResponse = { results: await settleEach(d.ends as unknown[], 'ends', (end) => endOne(ctx, end)) };
+  const results = await settleEach(
+    d.ends,
+    'ends',
+    endRequest,
+    (ends) => ctx.transactions.endMany(ends),
+    (_end, outcome) => outcome,
+  );
+  const reply: EndTransactionBatchResponse = { results };
   return { payload: reply };
 };
 

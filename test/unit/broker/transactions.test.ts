@@ -111,6 +111,56 @@ describe('TransactionService on a real store', () => {
     expect((await store.readQueue('orders', 0, 0, 10)).records.map((r) => r.body.toString()).sort()).toEqual(['h1', 'h2', 'h3', 'ok']);
   });
 
+  it('a batch frame prepares and ends its transactions together, yet each settles as it would alone', async () => {
+    const { store, service, table } = await open();
+    await service.prepare('known', 'pg', [half('k1', 'k1')], 0);
+    const badTag = { ...half('bad-m', 'bad'), tag: 'x'.repeat(70_000) }; // longer than a record's tag field
+    const before = store.stats;
+    const prepared = await service.prepareMany([
+      { id: 'p1', group: 'pg', records: [half('p1-m', 'p1')], checkImmunityMs: 0 },
+      { id: 'p2', group: 'pg', records: [half('p2-m', 'p2')], checkImmunityMs: 0 },
+      // the same id again in the frame: it joins the transaction the entry before created
+      { id: 'p1', group: 'pg', records: [half('p1-m2', 'p1b', 'points')], checkImmunityMs: 0 },
+      // a retried half of a known transaction is stored once
+      { id: 'known', group: 'pg', records: [half('k1', 'k1')], checkImmunityMs: 0 },
+      { id: 'bad', group: 'pg', records: [badTag], checkImmunityMs: 0 },
+      { id: 'known', group: 'other-group', records: [half('k2', 'k2')], checkImmunityMs: 0 },
+    ]);
+    expect(prepared.map((s) => s.ok)).toEqual([true, true, true, true, false, false]);
+    expect(table.peek('p1')?.halves.map((h) => h.msgId)).toEqual(['p1-m', 'p1-m2']);
+    expect(table.peek('known')?.halves.map((h) => h.msgId)).toEqual(['k1']);
+    expect(table.peek('bad')).toBeUndefined();
+    expect(store.stats.records - before.records).toBe(3); // p1-m, p2-m, p1-m2
+
+    await service.prepare('rolled', 'pg', [half('r1', 'r')], 0);
+    await service.end('rolled', 'ROLLBACK', 'producer');
+    const beforeEnd = store.stats;
+    const ended = await service.endMany([
+      { id: 'p1', resolution: 'COMMIT', source: 'producer' },
+      { id: 'p1', resolution: 'COMMIT', source: 'producer' }, // a repeat in the same frame: no second release
+      { id: 'p2', resolution: 'ROLLBACK', source: 'producer' },
+      { id: 'known', resolution: 'COMMIT', source: 'producer' },
+      { id: 'never-sent', resolution: 'COMMIT', source: 'producer' },
+      { id: 'rolled', resolution: 'COMMIT', source: 'producer' },
+      { id: 'p1', resolution: 'ROLLBACK', source: 'producer' },
+    ]);
+    const answers = ended.map((s) => (s.ok ? s.value : (s.error as { code: string }).code));
+    expect(answers).toEqual([
+      { state: 'COMMITTED', changed: true },
+      { state: 'COMMITTED', changed: false },
+      { state: 'ROLLED_BACK', changed: true },
+      { state: 'COMMITTED', changed: true },
+      'TX_NOT_FOUND',
+      'TX_CONFLICT',
+      'TX_CONFLICT',
+    ]);
+    // one RELEASE for the frame's two commits, one TX_OP for the rollback
+    expect(store.stats.records - beforeEnd.records).toBe(2);
+    expect((await store.readQueue('orders', 0, 0, 10)).records.map((r) => r.body.toString()).sort()).toEqual(['k1', 'p1']);
+    expect((await store.readQueue('points', 0, 0, 10)).records.map((r) => r.body.toString())).toEqual(['p1b']);
+    expect(await service.endMany([{ id: 'p1', resolution: 'COMMIT', source: 'producer' }])).toEqual([{ ok: true, value: { state: 'COMMITTED', changed: false } }]);
+  });
+
   it('commits of one tick share one RELEASE record, and a rebuild from the log commits each of them', async () => {
     const first = await open();
     const ids = ['b1', 'b2', 'b3'];
