@@ -170,7 +170,7 @@ export class TransactionProducer {
     this.assertOpen();
     if (messages.length === 0) throw new InvalidArgumentError('a transaction needs at least one message');
     messages.forEach((m, i) => validateMessage(m, `messages[${i}]`));
-    const hello = await this.connection.connect();
+    const hello = this.connection.state === 'ready' ? this.connection.brokerInfo! : await this.connection.connect();
     if (this.currentState === 'idle') this.currentState = 'running';
     const now = Date.now();
     const encoded = messages.map((m) => encodeMessage(m, createMessageId(now), hello.maxMessageSize, now));
@@ -209,13 +209,14 @@ export class TransactionProducer {
   async endTransaction(transactionId: string, resolution: TransactionResolution): Promise<EndTransactionResponse> {
     this.assertOpen();
     const request: EndTransactionRequest = { transactionId, resolution, source: 'producer' };
-    const backoff = new Backoff({ initialMs: 50, maxMs: 1_000 });
+    let backoff: Backoff | undefined;
     for (let attempt = 1; ; attempt++) {
       try {
         return await this.ends.add(request, END_ENTRY_BYTES);
       } catch (err) {
         if (!isRetriable(err) || attempt >= this.endAttempts || this.currentState === 'closed') throw err;
-        await new Promise((resolve) => setTimeout(resolve, backoff.next()));
+        backoff ??= new Backoff({ initialMs: 50, maxMs: 1_000 });
+        await new Promise((resolve) => setTimeout(resolve, backoff!.next()));
       }
     }
   }
