@@ -169,7 +169,10 @@ export class TransactionTable {
   sync(): Promise<void> {
     // A failed sync must not stop later ones: each starts after the previous settles.
     this.syncing = this.syncing.catch(() => undefined).then(async () => {
-      const ids = [...this.created, ...this.changed];
+      // Under load nearly every transaction created since the last sync is resolved by now: the
+      // open ones are the few to look at (the check-back's backlog is the opposite case).
+      const created = this.created.length > this.open.size ? [...this.open.keys()].filter((id) => !this.persistedOpen.has(id)) : this.created;
+      const ids = [...created, ...this.changed];
       this.created = [];
       this.changed.clear();
       const ops = [];
