@@ -20,6 +20,7 @@ import type {
   SendHalfResponse,
   TransactionResolution,
 } from '../protocol/transaction-commands.js';
+import { RESOLVED_STATE } from '../protocol/transaction-commands.js';
 import { Connection } from './connection.js';
 import type { ClientOptions } from './connection.js';
 import { createMessageId } from './message-id.js';
@@ -200,15 +201,19 @@ export class TransactionProducer {
     if (ends.length === 1) {
       return [{ ok: true, value: (await this.connection.request<EndTransactionResponse>(Command.END_TRANSACTION, ends[0])).payload }];
     }
-    const request: EndTransactionBatchRequest = { ends };
+    const request: EndTransactionBatchRequest = { ends, cr: true };
     const reply = await this.connection.request<EndTransactionBatchResponse>(Command.END_TRANSACTION_BATCH, request);
-    return settledFromBatch(reply.payload.results, ends.length);
+    // A broker without the compact form ignores `cr` and answers maps.
+    return settledFromBatch(reply.payload.results, ends.length).map((s, i) =>
+      s.ok && typeof s.value === 'boolean' ? { ok: true, value: { state: RESOLVED_STATE[ends[i]!.resolution], changed: s.value } } : (s as Settled<EndTransactionResponse>),
+    );
   }
 
   /** @internal Acknowledged by the broker; retried on retriable failures (a repeat is a no-op). */
   async endTransaction(transactionId: string, resolution: TransactionResolution): Promise<EndTransactionResponse> {
     this.assertOpen();
-    const request: EndTransactionRequest = { transactionId, resolution, source: 'producer' };
+    // No `source`: the broker takes an end without one as the producer's.
+    const request: EndTransactionRequest = { transactionId, resolution };
     let backoff: Backoff | undefined;
     for (let attempt = 1; ; attempt++) {
       try {
@@ -315,7 +320,7 @@ export class Transaction {
 }
 
 /** A batch reply as one outcome per item, checked against the number of items sent. */
-function settledFromBatch<T extends object>(results: BatchOutcome<T>[] | undefined, expected: number): Settled<T>[] {
+function settledFromBatch<T>(results: BatchOutcome<T>[] | undefined, expected: number): Settled<T>[] {
   if (!Array.isArray(results) || results.length !== expected) {
     throw new InternalError(`broker answered a batch of ${expected} transactions with ${Array.isArray(results) ? results.length : 'no'} results`);
   }

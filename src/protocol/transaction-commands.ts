@@ -17,8 +17,9 @@ import type { WireDeliveredMessage, WireOutgoingMessage } from './commands.js';
  *   GET_TRANSACTION   c→b { transactionId } → TransactionInfo
  *   SEND_HALF_BATCH   c→b { group, txs: [{ transactionId, messages, checkImmunityMs? }] } + the bodies
  *                         of every message in order → { results: [{ results } | { e }] }
- *   END_TRANSACTION_BATCH c→b { ends: [{ transactionId, resolution, source? }] }
- *                         → { results: [{ state, changed } | { e }] }
+ *   END_TRANSACTION_BATCH c→b { ends: [{ transactionId, resolution, source? }], cr? }
+ *                         → { results: [{ state, changed } | { e }] }, or with cr: [changed | { e }]
+ *                         (the state follows from the resolution asked for)
  *                         The batch forms carry many transactions of one producer in one frame
  *                         (a producer merges the calls of one tick); each transaction succeeds or
  *                         fails on its own, with the single form's meaning, in request order.
@@ -72,11 +73,19 @@ export interface SendHalfBatchResponse {
 
 export interface EndTransactionBatchRequest {
   ends: EndTransactionRequest[];
+  /**
+   * Compact: answer each end with its `changed` alone. The state is the one its resolution leads
+   * to (COMMITTED, ROLLED_BACK): an end that cannot get there fails instead.
+   */
+  cr?: boolean;
 }
 
 export interface EndTransactionBatchResponse {
-  results: BatchOutcome<EndTransactionResponse>[];
+  results: BatchOutcome<EndTransactionResponse | boolean>[];
 }
+
+/** The state an end with this resolution leaves its transaction in when it succeeds. */
+export const RESOLVED_STATE: Readonly<Record<TransactionResolution, TransactionState>> = { COMMIT: 'COMMITTED', ROLLBACK: 'ROLLED_BACK' };
 
 export interface CheckTransactionRequest {
   transactionId: string;

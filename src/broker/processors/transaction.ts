@@ -139,12 +139,14 @@ export const endTransaction: Processor = async (ctx, _session, { payload }) => {
 /** END_TRANSACTION_BATCH: END_TRANSACTION for several transactions, in one frame. */
 export const endTransactionBatch: Processor = async (ctx, _session, { payload }) => {
   const d = asObject(payload, 'END_TRANSACTION_BATCH payload');
+  // Compact, as the SDK asks: a map per transaction was the largest part of encoding this reply.
+  const compact = d.cr === true;
   const results = await settleEach(
     d.ends,
     'ends',
     endRequest,
     (ends) => ctx.transactions.endMany(ends),
-    (_end, outcome) => outcome,
+    (_end, outcome): EndTransactionResponse | boolean => (compact ? outcome.changed : outcome),
   );
   const reply: EndTransactionBatchResponse = { results };
   return { payload: reply };
