@@ -1,9 +1,12 @@
 import { InvalidArgumentError } from '../common/errors.js';
 
-/** Request payloads come from the network: check every field before trusting it. */
-export function asObject(value: unknown, what: string): Record<string, unknown> {
+/**
+ * Request payloads come from the network: check every field before trusting it. `index` names an
+ * entry of a list (`what[index]`) without building that name for every entry that is fine.
+ */
+export function asObject(value: unknown, what: string, index?: number): Record<string, unknown> {
   if (value === null || typeof value !== 'object' || Array.isArray(value)) {
-    throw new InvalidArgumentError(`${what} must be an object`);
+    throw new InvalidArgumentError(`${index === undefined ? what : `${what}[${index}]`} must be an object`);
   }
   return value as Record<string, unknown>;
 }

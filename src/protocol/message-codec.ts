@@ -28,6 +28,8 @@ export function joinParts(parts: readonly Buffer[]): Buffer {
 
 /** Splits a frame body into per-message bodies (zero-copy views) using each entry's `n`. */
 export function splitBodies(body: Buffer, entries: readonly { n: number }[]): Buffer[] {
+  // The common one-message transaction of a batch: its slice of the frame already is the body.
+  if (entries.length === 1 && entries[0]!.n === body.length) return [body];
   const out: Buffer[] = new Array(entries.length);
   let pos = 0;
   for (let i = 0; i < entries.length; i++) {

@@ -185,6 +185,12 @@ describe('SDK round trip against a broker process', () => {
     await producer.send({ topic, body: 'x' });
     const topics = await admin.listTopics();
     expect(topics.find((t) => t.name === topic)).toMatchObject({ queues: 4, messages: 1 });
+    // Several entries (sharding keys make them entries, not records) waiting for one new topic:
+    // it is created once and each message is stored once, in its key's queue.
+    const sharded = uniqueName('auto-sharded');
+    const results = await producer.sendBatch(['a', 'b', 'a', 'c'].map((key, i) => ({ topic: sharded, body: `m${i}`, shardingKey: key })));
+    expect(results[0]!.queueId).toBe(results[2]!.queueId);
+    expect((await admin.listTopics()).find((t) => t.name === sharded)).toMatchObject({ queues: 4, messages: 4 });
   });
 
   it('rejects an oversized message before it reaches the broker, and subscribing to a missing topic', async () => {

@@ -87,16 +87,19 @@ const NO_DELIVERY_TIME: Record<string, unknown> = {};
 
 /**
  * Validates the messages of a SEND or SEND_HALF request and turns them into records of `type`:
- * topic (auto-created when allowed), queue (by sharding key, else round robin), size limits.
+ * topic (auto-created when allowed), queue (by sharding key, else round robin), size limits. A
+ * promise only when a topic has to be created: a batch of transactions checks its entries without
+ * a promise each.
  */
-export async function recordsFromWire(ctx: BrokerContext, wireMessages: unknown, body: Buffer, type: number): Promise<RecordInput[]> {
+export function recordsFromWire(ctx: BrokerContext, wireMessages: unknown, body: Buffer, type: number): RecordInput[] | Promise<RecordInput[]> {
   const messages = wireMessages as WireOutgoingMessage[];
   if (!Array.isArray(messages) || messages.length === 0 || messages.length > MAX_BATCH) {
     throw new InvalidArgumentError(`messages must be an array of 1 to ${MAX_BATCH} entries`);
   }
-  for (const m of messages) asObject(m, 'message');
+  for (let i = 0; i < messages.length; i++) asObject(messages[i], 'messages', i);
   const bodies = splitBodies(body, messages);
   const records: RecordInput[] = new Array(messages.length);
+  let placing: Promise<unknown>[] | undefined;
   for (let i = 0; i < messages.length; i++) {
     const m = messages[i] as unknown as Record<string, unknown>;
     const tag = optString(m, 'g', 'tag');
@@ -112,12 +115,13 @@ export async function recordsFromWire(ctx: BrokerContext, wireMessages: unknown,
       bornTimestamp: typeof m.b === 'number' ? m.b : Date.now(),
       reconsumeTimes: 0,
     };
-    const placing = placeRecord(ctx, record, optString(m, 's', 'sharding key'));
-    if (placing !== undefined) await placing;
+    // Topics being created are created once however many messages wait for them (TopicManager).
+    const placed = placeRecord(ctx, record, optString(m, 's', 'sharding key'));
+    if (placed !== undefined) (placing ??= []).push(placed);
     if (type === RecordType.NORMAL) prepareDelivery(record, m, Date.now());
     records[i] = record;
   }
-  return records;
+  return placing === undefined ? records : Promise.all(placing).then(() => records);
 }
 
 /**

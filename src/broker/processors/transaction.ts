@@ -27,12 +27,15 @@ function transactionId(d: Record<string, unknown>): string {
   return id;
 }
 
-/** One transaction's halves from a SEND_HALF payload (or one entry of a batch), checked. */
-async function halfSet(ctx: BrokerContext, group: string, d: Record<string, unknown>, body: Buffer): Promise<HalfSet> {
+/**
+ * One transaction's halves from a SEND_HALF payload (or one entry of a batch), checked. A promise
+ * only when a topic has to be created first.
+ */
+function halfSet(ctx: BrokerContext, group: string, d: Record<string, unknown>, body: Buffer): HalfSet | Promise<HalfSet> {
   const id = transactionId(d);
   const checkImmunityMs = optInt(d, 'checkImmunityMs', 0, MAX_IMMUNITY_MS, 0);
-  const records = await recordsFromWire(ctx, d.messages, body, RecordType.PREPARED);
-  return { id, group, records, checkImmunityMs };
+  const records = recordsFromWire(ctx, d.messages, body, RecordType.PREPARED);
+  return Array.isArray(records) ? { id, group, records, checkImmunityMs } : records.then((placed) => ({ id, group, records: placed, checkImmunityMs }));
 }
 
 function halfReply(set: HalfSet, compact: boolean): SendHalfResponse {
@@ -79,7 +82,8 @@ async function settleEach<I, V, T>(
   const at: number[] = [];
   for (let i = 0; i < entries.length; i++) {
     try {
-      items.push(await check(asObject(entries[i], `${label}[${i}]`), i));
+      const item = check(asObject(entries[i], label, i), i);
+      items.push(item instanceof Promise ? await item : item);
       at.push(i);
     } catch (err) {
       outcomes[i] = { e: toWireError(err) };
