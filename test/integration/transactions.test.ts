@@ -213,6 +213,12 @@ describe('transactional messages', () => {
     expect(JSON.parse(late.stdout)).toMatchObject({ state: 'COMMITTED', resolvedBy: 'producer' });
     expect(bodies(await consumeAll(broker.endpoints, [topic]))).toEqual(['once']);
     await expect(admin.getTransaction('no-such-transaction')).rejects.toMatchObject({ code: 'TX_NOT_FOUND' });
+    // Check immunity reaches the broker (only sent when set): no check before it, timeout or not.
+    const immune = p.beginTransaction({ checkImmunityMs: 600_000 });
+    await immune.send({ topic, body: 'immune' });
+    const info = await admin.getTransaction(immune.id);
+    expect(info.nextCheckAt! - info.createdAt).toBe(600_000);
+    await immune.rollback();
   });
 
   it('concurrent transactions share requests, yet each commits or rolls back on its own, delivered once', async () => {
