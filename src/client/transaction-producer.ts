@@ -2,7 +2,7 @@ import { Backoff } from '../common/backoff.js';
 import { HalfmqError, IllegalStateError, InternalError, InvalidArgumentError, UnknownCommandError, errorFromWire, isRetriable, toWireError } from '../common/errors.js';
 import type { Message, ReceivedMessage } from '../common/message.js';
 import { validateName } from '../common/names.js';
-import { Command } from '../protocol/commands.js';
+import { BrokerFeature, Command } from '../protocol/commands.js';
 import type { FrameHeader, Frame } from '../protocol/frame.js';
 import { packBodies, splitBodies } from '../protocol/message-codec.js';
 import type { Peer } from '../protocol/peer.js';
@@ -204,12 +204,31 @@ export class TransactionProducer {
     if (ends.length === 1) {
       return [{ ok: true, value: (await this.connection.request<EndTransactionResponse>(Command.END_TRANSACTION, ends[0])).payload }];
     }
-    const request: EndTransactionBatchRequest = { ends, cr: true };
+    if (this.connection.brokerInfo?.features?.includes(BrokerFeature.END_LISTS) !== true) {
+      const request: EndTransactionBatchRequest = { ends, cr: true };
+      const reply = await this.connection.request<EndTransactionBatchResponse>(Command.END_TRANSACTION_BATCH, request);
+      return settledFromBatch(reply.payload.results, ends.length).map((s, i) => endSettled(s, ends[i]!));
+    }
+    // As two lists of ids (a map per end was most of the request's encoding), answered commits first.
+    const commit: string[] = [];
+    const rollback: string[] = [];
+    const commitAt: number[] = [];
+    const rollbackAt: number[] = [];
+    ends.forEach((e, i) => {
+      if (e.resolution === 'COMMIT') {
+        commit.push(e.transactionId);
+        commitAt.push(i);
+      } else {
+        rollback.push(e.transactionId);
+        rollbackAt.push(i);
+      }
+    });
+    const request: EndTransactionBatchRequest = { commit, rollback, cr: true };
     const reply = await this.connection.request<EndTransactionBatchResponse>(Command.END_TRANSACTION_BATCH, request);
-    // A broker without the compact form ignores `cr` and answers maps.
-    return settledFromBatch(reply.payload.results, ends.length).map((s, i) =>
-      s.ok && typeof s.value === 'boolean' ? { ok: true, value: { state: RESOLVED_STATE[ends[i]!.resolution], changed: s.value } } : (s as Settled<EndTransactionResponse>),
-    );
+    const at = commitAt.concat(rollbackAt);
+    const out: Settled<EndTransactionResponse>[] = new Array(ends.length);
+    settledFromBatch(reply.payload.results, ends.length).forEach((s, k) => (out[at[k]!] = endSettled(s, ends[at[k]!]!)));
+    return out;
   }
 
   /** @internal Acknowledged by the broker; retried on retriable failures (a repeat is a no-op). */
@@ -320,6 +339,13 @@ export class Transaction {
   private assertOpen(): void {
     if (this.currentState !== 'open') throw new IllegalStateError(`transaction ${this.id} is already ${this.currentState}`);
   }
+}
+
+/** One end's outcome; a compact answer (`changed` alone) gets the state its resolution leads to. */
+function endSettled(s: Settled<EndTransactionResponse | boolean>, end: EndTransactionRequest): Settled<EndTransactionResponse> {
+  if (s.ok && typeof s.value === 'boolean') return { ok: true, value: { state: RESOLVED_STATE[end.resolution], changed: s.value } };
+  // A broker without the compact form ignores `cr` and answers maps.
+  return s as Settled<EndTransactionResponse>;
 }
 
 /** A batch reply as one outcome per item, checked against the number of items sent. */

@@ -101,6 +101,8 @@ export const BrokerFeature = {
   ACK_BY_QUEUE: 'ack-by-queue',
   /** SEND `records`: messages already in commit-log record form, stamped by the broker */
   RECORD_SEND: 'record-send',
+  /** END_TRANSACTION_BATCH `commit` / `rollback`: a producer's ends as two lists of ids */
+  END_LISTS: 'end-lists',
 } as const;
 
 /** On the wire a message is this header entry plus `n` body bytes. Short keys keep frames small. */

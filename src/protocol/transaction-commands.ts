@@ -18,6 +18,8 @@ import type { WireDeliveredMessage, WireOutgoingMessage } from './commands.js';
  *   SEND_HALF_BATCH   c→b { group, txs: [{ transactionId, messages, checkImmunityMs? }] } + the bodies
  *                         of every message in order → { results: [{ results } | { e }] }
  *   END_TRANSACTION_BATCH c→b { ends: [{ transactionId, resolution, source? }], cr? }
+ *                         or (END_LISTS) { commit: [transactionId], rollback: [transactionId], cr? },
+ *                         the producer's ends, answered in that order (commit's, then rollback's)
  *                         → { results: [{ state, changed } | { e }] }, or with cr: [changed | { e }]
  *                         (the state follows from the resolution asked for)
  *                         The batch forms carry many transactions of one producer in one frame
@@ -72,7 +74,14 @@ export interface SendHalfBatchResponse {
 }
 
 export interface EndTransactionBatchRequest {
-  ends: EndTransactionRequest[];
+  /** one entry per end, any resolutions and sources */
+  ends?: EndTransactionRequest[];
+  /**
+   * END_LISTS, instead of `ends`: the producer's ends as lists of transaction ids (a map per end
+   * was most of this request's encoding). The answers follow `[...commit, ...rollback]`.
+   */
+  commit?: string[];
+  rollback?: string[];
   /**
    * Compact: answer each end with its `changed` alone. The state is the one its resolution leads
    * to (COMMITTED, ROLLED_BACK): an end that cannot get there fails instead.

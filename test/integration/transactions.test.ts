@@ -219,6 +219,13 @@ describe('transactional messages', () => {
     const info = await admin.getTransaction(immune.id);
     expect(info.nextCheckAt! - info.createdAt).toBe(600_000);
     await immune.rollback();
+    // Ends of one tick share a request (as commit and rollback lists): each caller still hears its own answer.
+    const [a, b] = [p.beginTransaction(), p.beginTransaction()];
+    await Promise.all([a.send({ topic, body: 'a' }), b.send({ topic, body: 'b' })]);
+    await admin.resolveTransaction(b.id, 'COMMIT');
+    const [rolledBack, committed] = await Promise.allSettled([b.rollback(), a.commit()]);
+    expect(rolledBack).toMatchObject({ status: 'rejected', reason: { code: 'TX_CONFLICT' } });
+    expect(committed.status).toBe('fulfilled');
   });
 
   it('concurrent transactions share requests, yet each commits or rolls back on its own, delivered once', async () => {
@@ -279,6 +286,19 @@ describe('transactional messages', () => {
       ],
     });
     expect(compactEnds.payload.results).toEqual([true, false, expect.objectContaining({ e: expect.objectContaining({ code: 'TX_NOT_FOUND' }) })]);
+    // END_LISTS: the producer's ends as id lists, answered commits first; a bad id fails alone.
+    const listed = await conn.request<EndTransactionBatchResponse>(Command.END_TRANSACTION_BATCH, {
+      cr: true,
+      commit: ['batch-compact', 42],
+      rollback: ['batch-ok', 'batch-never-sent'],
+    });
+    expect(listed.payload.results).toEqual([
+      false,
+      expect.objectContaining({ e: expect.objectContaining({ code: 'INVALID_ARGUMENT' }) }),
+      expect.objectContaining({ e: expect.objectContaining({ code: 'TX_CONFLICT' }) }),
+      expect.objectContaining({ e: expect.objectContaining({ code: 'TX_NOT_FOUND' }) }),
+    ]);
+    await expect(conn.request(Command.END_TRANSACTION_BATCH, { commit: 'batch-ok' })).rejects.toMatchObject({ code: 'INVALID_ARGUMENT' });
     // Body bytes that no message claims fail the whole request as for a single SEND_HALF, and the
     // connection stays usable.
     await expect(

@@ -56,6 +56,17 @@ function endRequest(d: Record<string, unknown>): EndRequest {
 
 const SOURCES: ReadonlySet<string> = new Set(['producer', 'check', 'operator']);
 
+/** END_LISTS: `commit` and `rollback` id lists as the entries of `ends` (the producer's, in that order). */
+function endsFromLists(d: Record<string, unknown>): unknown[] {
+  const { commit = [], rollback = [] } = d;
+  if (!Array.isArray(commit) || !Array.isArray(rollback)) throw new InvalidArgumentError('commit and rollback must be arrays of transaction ids');
+  const ends: unknown[] = new Array(commit.length + rollback.length);
+  let i = 0;
+  for (const transactionId of commit) ends[i++] = { transactionId, resolution: 'COMMIT' };
+  for (const transactionId of rollback) ends[i++] = { transactionId, resolution: 'ROLLBACK' };
+  return ends;
+}
+
 /** Body bytes a list of wire messages claims (their `n`); malformed entries claim none. */
 function claimedBytes(messages: unknown): number {
   let bytes = 0;
@@ -146,7 +157,7 @@ export const endTransactionBatch: Processor = async (ctx, _session, { payload })
   // Compact, as the SDK asks: a map per transaction was the largest part of encoding this reply.
   const compact = d.cr === true;
   const results = await settleEach(
-    d.ends,
+    d.ends === undefined ? endsFromLists(d) : d.ends,
     'ends',
     endRequest,
     (ends) => ctx.transactions.endMany(ends),
