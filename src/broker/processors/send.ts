@@ -140,12 +140,12 @@ function placeRecord(ctx: BrokerContext, record: RecordInput, shardingKey: strin
   const known = ctx.topics.get(record.topic);
   // Synchronous for a known topic (every send but a topic's first): an async call and an await
   // per message were measurable on the send and transaction paths.
-  if (known !== undefined) return placeIn(ctx, record, known, shardingKey);
-  return ctx.topics.forSend(record.topic).then((topic) => placeIn(ctx, record, topic, shardingKey));
+  if (known === undefined) return ctx.topics.forSend(record.topic).then((topic) => placeIn(ctx, record, topic, shardingKey));
+  placeIn(ctx, record, known, shardingKey);
+  return undefined;
 }
 
-function placeIn(ctx: BrokerContext, record: RecordInput, topic: TopicConfig, shardingKey: string | undefined): undefined {
+function placeIn(ctx: BrokerContext, record: RecordInput, topic: TopicConfig, shardingKey: string | undefined): void {
   record.topic = topic.name;
   record.queueId = ctx.topics.selectQueue(topic, shardingKey);
-  return undefined;
 }
