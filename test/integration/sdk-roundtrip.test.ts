@@ -211,6 +211,17 @@ describe('a broker with --auto-create-topics false', () => {
       expect(err).toBeInstanceOf(TopicNotFoundError);
       expect((err as TopicNotFoundError).retriable).toBe(false);
       expect((err as Error).message).toContain('nope');
+      // A request that fails on a later message while its topic is being looked up fails alone:
+      // the broker keeps serving (the refused topic lookup must not go unhandled).
+      const conn = new Connection({ endpoints: b.endpoints });
+      try {
+        const entry = (id: string) => ({ t: 'nope', id, n: 1 });
+        await expect(conn.request(Command.SEND, { messages: [entry('ok-id-1'), entry('bad id')] }, Buffer.from('ab'))).rejects.toMatchObject({ code: 'INVALID_ARGUMENT' });
+        await new Promise((resolve) => setTimeout(resolve, 100));
+        await expect(conn.request(Command.SEND, { messages: [entry('ok-id-2')] }, Buffer.from('c'))).rejects.toMatchObject({ code: 'TOPIC_NOT_FOUND' });
+      } finally {
+        await conn.close();
+      }
     } finally {
       await p.shutdown();
       await b.stop();

@@ -44,43 +44,49 @@ export const send: Processor = async (ctx, _session, { payload, body }) => {
  * a RecordInput whose body is a view of the request and whose `encoded` is the record's own bytes,
  * which the store stamps in place and writes. One bad record fails the request.
  */
-export async function recordsFromRecordBody(ctx: BrokerContext, count: unknown, body: Buffer): Promise<RecordInput[]> {
+export function recordsFromRecordBody(ctx: BrokerContext, count: unknown, body: Buffer): RecordInput[] | Promise<RecordInput[]> {
   if (typeof count !== 'number' || !Number.isInteger(count) || count < 1 || count > MAX_BATCH) {
     throw new InvalidArgumentError(`records must be an integer from 1 to ${MAX_BATCH}`);
   }
   const records: RecordInput[] = new Array(count);
+  const placing: Promise<void>[] = [];
   const now = Date.now();
   let at = 0;
-  for (let i = 0; i < count; i++) {
-    if (body.length - at < MIN_RECORD_SIZE) throw new InvalidArgumentError(`SEND records: record ${i} of ${count} is missing or truncated at byte ${at}`);
-    let r: StoredRecord;
-    try {
-      // No crc to check: the sender leaves it to the broker (see stampRecord).
-      r = decodeRecord(body, -1, at, false, false);
-    } catch (err) {
-      throw new InvalidArgumentError(`SEND records: record ${i} is malformed: ${(err as Error).message}`, { context: { index: i, at } });
+  try {
+    for (let i = 0; i < count; i++) {
+      if (body.length - at < MIN_RECORD_SIZE) throw new InvalidArgumentError(`SEND records: record ${i} of ${count} is missing or truncated at byte ${at}`);
+      let r: StoredRecord;
+      try {
+        // No crc to check: the sender leaves it to the broker (see stampRecord).
+        r = decodeRecord(body, -1, at, false, false);
+      } catch (err) {
+        throw new InvalidArgumentError(`SEND records: record ${i} is malformed: ${(err as Error).message}`, { context: { index: i, at } });
+      }
+      const record: RecordInput = {
+        type: RecordType.NORMAL,
+        topic: r.topic,
+        queueId: 0,
+        msgId: r.msgId,
+        tag: r.tag === '' ? undefined : r.tag,
+        keys: optStringArray(r.keys, 'keys'),
+        properties: optStringRecord(r.properties, 'properties'),
+        body: r.body,
+        bornTimestamp: r.bornTimestamp,
+        reconsumeTimes: 0,
+        encoded: body.subarray(at, at + r.size),
+      };
+      const placed = placeRecord(ctx, record, undefined);
+      if (placed !== undefined) placing.push(placed);
+      prepareDelivery(record, NO_DELIVERY_TIME, now); // refuses the broker's own property names
+      records[i] = record;
+      at += r.size;
     }
-    const record: RecordInput = {
-      type: RecordType.NORMAL,
-      topic: r.topic,
-      queueId: 0,
-      msgId: r.msgId,
-      tag: r.tag === '' ? undefined : r.tag,
-      keys: optStringArray(r.keys, 'keys'),
-      properties: optStringRecord(r.properties, 'properties'),
-      body: r.body,
-      bornTimestamp: r.bornTimestamp,
-      reconsumeTimes: 0,
-      encoded: body.subarray(at, at + r.size),
-    };
-    const placing = placeRecord(ctx, record, undefined);
-    if (placing !== undefined) await placing;
-    prepareDelivery(record, NO_DELIVERY_TIME, now); // refuses the broker's own property names
-    records[i] = record;
-    at += r.size;
+    if (at !== body.length) throw new InvalidArgumentError(`SEND records: ${body.length - at} bytes after the ${count} records`);
+  } catch (err) {
+    abandon(placing);
+    throw err;
   }
-  if (at !== body.length) throw new InvalidArgumentError(`SEND records: ${body.length - at} bytes after the ${count} records`);
-  return records;
+  return whenPlaced(records, placing);
 }
 
 const NO_DELIVERY_TIME: Record<string, unknown> = {};
@@ -99,29 +105,50 @@ export function recordsFromWire(ctx: BrokerContext, wireMessages: unknown, body:
   for (let i = 0; i < messages.length; i++) asObject(messages[i], 'messages', i);
   const bodies = splitBodies(body, messages);
   const records: RecordInput[] = new Array(messages.length);
-  let placing: Promise<unknown>[] | undefined;
-  for (let i = 0; i < messages.length; i++) {
-    const m = messages[i] as unknown as Record<string, unknown>;
-    const tag = optString(m, 'g', 'tag');
-    const record: RecordInput = {
-      type,
-      topic: reqString(m, 't', 'message topic'),
-      queueId: 0,
-      msgId: reqString(m, 'id', 'message id'),
-      tag: tag === '' ? undefined : tag,
-      keys: optStringArray(m.k, 'keys'),
-      properties: optStringRecord(m.p, 'properties'),
-      body: bodies[i]!,
-      bornTimestamp: typeof m.b === 'number' ? m.b : Date.now(),
-      reconsumeTimes: 0,
-    };
-    // Topics being created are created once however many messages wait for them (TopicManager).
-    const placed = placeRecord(ctx, record, optString(m, 's', 'sharding key'));
-    if (placed !== undefined) (placing ??= []).push(placed);
-    if (type === RecordType.NORMAL) prepareDelivery(record, m, Date.now());
-    records[i] = record;
+  const placing: Promise<void>[] = [];
+  try {
+    for (let i = 0; i < messages.length; i++) {
+      const m = messages[i] as unknown as Record<string, unknown>;
+      const tag = optString(m, 'g', 'tag');
+      const record: RecordInput = {
+        type,
+        topic: reqString(m, 't', 'message topic'),
+        queueId: 0,
+        msgId: reqString(m, 'id', 'message id'),
+        tag: tag === '' ? undefined : tag,
+        keys: optStringArray(m.k, 'keys'),
+        properties: optStringRecord(m.p, 'properties'),
+        body: bodies[i]!,
+        bornTimestamp: typeof m.b === 'number' ? m.b : Date.now(),
+        reconsumeTimes: 0,
+      };
+      const placed = placeRecord(ctx, record, optString(m, 's', 'sharding key'));
+      if (placed !== undefined) placing.push(placed);
+      if (type === RecordType.NORMAL) prepareDelivery(record, m, Date.now());
+      records[i] = record;
+    }
+  } catch (err) {
+    abandon(placing);
+    throw err;
   }
-  return placing === undefined ? records : Promise.all(placing).then(() => records);
+  return whenPlaced(records, placing);
+}
+
+/**
+ * The records once every topic they wait for exists: at once when none is being created (topics
+ * being created are created once however many messages wait for them: TopicManager).
+ */
+function whenPlaced(records: RecordInput[], placing: Promise<void>[]): RecordInput[] | Promise<RecordInput[]> {
+  return placing.length === 0 ? records : Promise.all(placing).then(() => records);
+}
+
+/**
+ * A request that fails on a later message no longer waits for the topics its earlier ones asked
+ * for; their outcome must still be handled, or a refused topic would be an unhandled rejection
+ * and take the broker down.
+ */
+function abandon(placing: Promise<void>[]): void {
+  for (const p of placing) p.catch(() => undefined);
 }
 
 /**
