@@ -204,30 +204,20 @@ export class TransactionProducer {
     if (ends.length === 1) {
       return [{ ok: true, value: (await this.connection.request<EndTransactionResponse>(Command.END_TRANSACTION, ends[0])).payload }];
     }
-    if (this.connection.brokerInfo?.features?.includes(BrokerFeature.END_LISTS) !== true) {
-      const request: EndTransactionBatchRequest = { ends, cr: true };
-      const reply = await this.connection.request<EndTransactionBatchResponse>(Command.END_TRANSACTION_BATCH, request);
-      return settledFromBatch(reply.payload.results, ends.length).map((s, i) => endSettled(s, ends[i]!));
+    const all = ends.map((_, i) => i);
+    let order = all;
+    let request: EndTransactionBatchRequest = { ends, cr: true };
+    if (this.connection.brokerInfo?.features?.includes(BrokerFeature.END_LISTS) === true) {
+      // As two lists of ids (a map per end was most of the request's encoding), answered commits first.
+      const commits = all.filter((i) => ends[i]!.resolution === 'COMMIT');
+      const rollbacks = all.filter((i) => ends[i]!.resolution !== 'COMMIT');
+      order = commits.concat(rollbacks);
+      const ids = (at: number[]): string[] => at.map((i) => ends[i]!.transactionId);
+      request = { commit: ids(commits), rollback: ids(rollbacks), cr: true };
     }
-    // As two lists of ids (a map per end was most of the request's encoding), answered commits first.
-    const commit: string[] = [];
-    const rollback: string[] = [];
-    const commitAt: number[] = [];
-    const rollbackAt: number[] = [];
-    ends.forEach((e, i) => {
-      if (e.resolution === 'COMMIT') {
-        commit.push(e.transactionId);
-        commitAt.push(i);
-      } else {
-        rollback.push(e.transactionId);
-        rollbackAt.push(i);
-      }
-    });
-    const request: EndTransactionBatchRequest = { commit, rollback, cr: true };
     const reply = await this.connection.request<EndTransactionBatchResponse>(Command.END_TRANSACTION_BATCH, request);
-    const at = commitAt.concat(rollbackAt);
     const out: Settled<EndTransactionResponse>[] = new Array(ends.length);
-    settledFromBatch(reply.payload.results, ends.length).forEach((s, k) => (out[at[k]!] = endSettled(s, ends[at[k]!]!)));
+    settledFromBatch(reply.payload.results, ends.length).forEach((s, k) => (out[order[k]!] = endSettled(s, ends[order[k]!]!)));
     return out;
   }
 
