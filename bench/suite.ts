@@ -30,6 +30,8 @@ const CASES: { label: string; argv: string[] }[] = [
   { label: 'e2e at saturation', argv: ['e2e', '--messages', scale(100_000)] },
   // The target's own terms: the rate is half of this run's median e2e saturation (filled in below).
   { label: 'e2e at half of saturation', argv: ['e2e', '--rate', 'HALF', '--duration', quick ? '2' : '5'] },
+  // No broker: the disk's own group-commit latency at that rate, the floor under the row above.
+  { label: 'disk alone, group commit at half of saturation', argv: ['disk', '--rate', 'HALF', '--duration', quick ? '2' : '5'] },
   { label: 'e2e at 10,000 msgs/s', argv: ['e2e', '--rate', '10000', '--duration', quick ? '2' : '5'] },
   { label: 'e2e at 5,000 msgs/s', argv: ['e2e', '--rate', '5000', '--duration', quick ? '2' : '5'] },
   { label: 'tx (half + commit)', argv: ['tx', '--messages', scale(100_000)] },

@@ -4,6 +4,7 @@ import { startBrokerProcess, removeDataDir } from './broker-process.js';
 import type { BrokerProcess } from './broker-process.js';
 import { SCENARIOS, resolveBenchOptions } from './bench/options.js';
 import type { BenchFlags, BenchOptions } from './bench/options.js';
+import { disk } from './bench/disk.js';
 import { silentProgress, terminalProgress } from './bench/progress.js';
 import { recovery, restartOnSameDir } from './bench/recovery.js';
 import { consume, e2e, produce } from './bench/scenarios.js';
@@ -25,9 +26,10 @@ export function benchCommand(io: CliIo): Command {
     .option('--batch <n>', 'messages per send request (default 1; consume: most messages per pull, default 256)')
     .option('--flush <mode>', 'flush of the --embedded broker: sync (ack after fdatasync) or async (default sync)')
     .option('--duration <seconds>', 'stop the measured phase after this long even if not all messages are done (default 60)')
-    .option('--rate <msgs/s>', 'e2e only: send at this fixed rate instead of at saturation')
+    .option('--rate <msgs/s>', 'e2e: send at this fixed rate instead of at saturation; disk: records/s of its group commit (default 10000)')
     .option('--queues <n>', 'queues of the benchmark topic (default 8)')
     .option('--log-bytes <bytes>', 'recovery only: commit log to write before kill -9 (default 1GiB)')
+    .option('--dir <path>', 'disk only: the directory whose file system to measure (default the OS temp dir, where --embedded brokers keep data)')
     .option('--json', 'print one JSON object instead of the table')
     .addHelpText(
       'after',
@@ -38,11 +40,15 @@ export function benchCommand(io: CliIo): Command {
         '  tx        transactions (half + commit, both durable) per second\n' +
         '  check     time to resolve --messages orphaned transactions by check-back (--embedded)\n' +
         '  recovery  restart time after kill -9 with --log-bytes of log (--embedded)\n' +
+        '  disk      no broker: the file system alone (256 KiB append + fdatasync MB/s, 1 KiB fdatasync\n' +
+        '            latency, and group-committed O_DSYNC writes of records arriving at --rate): the floor\n' +
+        '            under every durable number above\n' +
         '\n--json prints { scenario, messages, seconds, msgsPerSec, mbPerSec, latencyMs: { p50, p90, p99, max }, details }.\n' +
         'Examples:\n' +
         '  halfmq bench produce --messages 200000 --concurrency 256\n' +
         '  halfmq bench produce --concurrency 1 --messages 5000      # one-at-a-time latency\n' +
         '  halfmq bench e2e --rate 20000 --json\n' +
+        '  halfmq bench disk --rate 20000 --dir /var/lib/halfmq   # what that disk allows at 20,000/s\n' +
         '  halfmq bench produce --server 127.0.0.1:9876',
     )
     .action(async (scenario: string, flags: BenchFlags) => {
@@ -57,17 +63,19 @@ export function benchCommand(io: CliIo): Command {
 /** Runs one scenario, starting and removing an embedded broker when asked to. */
 export async function runBench(options: BenchOptions, progress: ScenarioContext['progress'], note: (line: string) => void): Promise<BenchResult> {
   let broker: BrokerProcess | undefined;
-  let endpoints: string;
+  let endpoints = '';
   const extraArgs = options.scenario === 'check' ? CHECK_BROKER_ARGS : [];
   if (options.target.kind === 'embedded') {
     broker = await startBrokerProcess({ flush: options.target.flush, args: extraArgs });
     endpoints = broker.endpoints;
-  } else {
+  } else if (options.target.kind === 'server') {
     endpoints = options.target.address;
   }
   const ctx: ScenarioContext = { endpoints, options, progress };
   try {
     switch (options.scenario) {
+      case 'disk':
+        return await disk(ctx);
       case 'produce':
         return await produce(ctx);
       case 'consume':
@@ -99,8 +107,13 @@ export async function runBench(options: BenchOptions, progress: ScenarioContext[
 }
 
 export function formatResult(r: BenchResult, o: BenchOptions): string[] {
-  const where = o.target.kind === 'embedded' ? `embedded broker (flush ${o.target.flush})` : `broker at ${o.target.address}`;
-  const lines = [`halfmq bench ${r.scenario}: ${where}, ${o.size} B messages, concurrency ${o.concurrency}, batch ${o.batch}`];
+  const where =
+    o.target.kind === 'embedded' ? `embedded broker (flush ${o.target.flush})` : o.target.kind === 'server' ? `broker at ${o.target.address}` : 'no broker';
+  const lines = [
+    o.target.kind === 'none'
+      ? `halfmq bench ${r.scenario}: ${where}, ${o.size} B records at ${o.rate} records/s in ${o.dir ?? 'the OS temp dir'}`
+      : `halfmq bench ${r.scenario}: ${where}, ${o.size} B messages, concurrency ${o.concurrency}, batch ${o.batch}`,
+  ];
   lines.push(
     ...formatTable(
       ['messages', 'seconds', 'msgs/s', 'MB/s', 'p50 ms', 'p90 ms', 'p99 ms', 'max ms'],

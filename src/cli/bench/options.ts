@@ -6,7 +6,7 @@ import { parseBytes } from '../broker-config.js';
  * `halfmq bench` options: what the flags mean per scenario, their defaults, and their checks. Pure,
  * so it is unit-tested without a broker. Every load loop is bounded by a message count and a time.
  */
-export const SCENARIOS = ['produce', 'consume', 'e2e', 'tx', 'check', 'recovery'] as const;
+export const SCENARIOS = ['produce', 'consume', 'e2e', 'tx', 'check', 'recovery', 'disk'] as const;
 export type Scenario = (typeof SCENARIOS)[number];
 
 /** Flags exactly as commander hands them over (strings, booleans for switches). */
@@ -22,10 +22,12 @@ export interface BenchFlags {
   rate?: string;
   queues?: string;
   logBytes?: string;
+  dir?: string;
   json?: boolean;
 }
 
-export type BenchTarget = { kind: 'embedded'; flush: 'sync' | 'async' } | { kind: 'server'; address: string };
+/** `none`: the disk scenario, which measures the file system alone. */
+export type BenchTarget = { kind: 'embedded'; flush: 'sync' | 'async' } | { kind: 'server'; address: string } | { kind: 'none' };
 
 export interface BenchOptions {
   scenario: Scenario;
@@ -40,11 +42,13 @@ export interface BenchOptions {
   batch: number;
   /** the measured phase stops after this long even if `messages` are not done */
   durationS: number;
-  /** e2e only: send at this many messages/s instead of at saturation */
+  /** e2e: send at this many messages/s instead of at saturation; disk: records/s (default 10,000) */
   rate: number | undefined;
   queues: number;
   /** recovery only: bytes of commit log to write before the kill -9 */
   logBytes: number;
+  /** disk only: the directory to measure (default the OS temp dir, where --embedded brokers keep data) */
+  dir: string | undefined;
   json: boolean;
 }
 
@@ -63,12 +67,17 @@ const DEFAULTS: Record<Scenario, Defaults> = {
   tx: { messages: 100_000, concurrency: 256, batch: 1 },
   check: { messages: 10_000, concurrency: 256, batch: 1 },
   recovery: { messages: 0, concurrency: 32, batch: 64 },
+  disk: { messages: 0, concurrency: 1, batch: 1 },
 };
 
 const MAX_SIZE = 4 * 1024 * 1024;
 const MAX_PULL_BATCH = 1024;
 const DEFAULT_DURATION_S = 60;
 const DEFAULT_RATE_SECONDS = 10;
+const DEFAULT_DISK_RATE = 10_000;
+const DEFAULT_DISK_SECONDS = 5;
+/** disk zero-fills its group-commit file first: past this, it would be a test of patience */
+const MAX_DISK_BYTES = 2 * 1024 ** 3;
 
 export function isScenario(name: string): name is Scenario {
   return (SCENARIOS as readonly string[]).includes(name);
@@ -81,7 +90,12 @@ export function resolveBenchOptions(scenario: string, flags: BenchFlags): BenchO
   const flush = flags.flush ?? 'sync';
   if (flush !== 'sync' && flush !== 'async') throw new InvalidArgumentError(`--flush must be sync or async, got "${flush}"`);
   let target: BenchTarget;
-  if (flags.server !== undefined) {
+  if (scenario === 'disk') {
+    if (flags.server !== undefined || flags.embedded || flags.flush !== undefined) {
+      throw new InvalidArgumentError('disk measures the file system alone: --server, --embedded and --flush do not apply');
+    }
+    target = { kind: 'none' };
+  } else if (flags.server !== undefined) {
     if (flags.flush !== undefined) throw new InvalidArgumentError('--flush applies to an --embedded broker; a --server broker uses its own flush setting');
     target = { kind: 'server', address: parseEndpoint(flags.server).address };
   } else {
@@ -95,17 +109,22 @@ export function resolveBenchOptions(scenario: string, flags: BenchFlags): BenchO
   if (size > MAX_SIZE) throw new InvalidArgumentError(`--size must be at most ${MAX_SIZE} bytes`);
   const batch = count(flags.batch, '--batch') ?? d.batch;
   if (scenario === 'consume' && batch > MAX_PULL_BATCH) throw new InvalidArgumentError(`--batch for consume is the pull size, at most ${MAX_PULL_BATCH}`);
-  const rate = count(flags.rate, '--rate');
-  if (rate !== undefined && scenario !== 'e2e') throw new InvalidArgumentError('--rate applies to the e2e scenario only');
-  const durationS = positiveNumber(flags.duration, '--duration') ?? DEFAULT_DURATION_S;
+  let rate = count(flags.rate, '--rate');
+  if (rate !== undefined && scenario !== 'e2e' && scenario !== 'disk') throw new InvalidArgumentError('--rate applies to the e2e and disk scenarios only');
+  if (scenario === 'disk') rate ??= DEFAULT_DISK_RATE;
+  const durationS = positiveNumber(flags.duration, '--duration') ?? (scenario === 'disk' ? DEFAULT_DISK_SECONDS : DEFAULT_DURATION_S);
   let messages = count(flags.messages, '--messages');
   if (messages === undefined) {
     messages = d.messages;
     // At a fixed rate the natural bound is time: about ten seconds of it unless --duration says less.
     if (rate !== undefined) messages = Math.max(1, Math.round(rate * Math.min(durationS, DEFAULT_RATE_SECONDS)));
   }
+  if (scenario === 'disk' && messages * size > MAX_DISK_BYTES) {
+    throw new InvalidArgumentError(`disk would write ${messages * size} bytes (more than 2 GiB): lower --rate, --duration, --messages or --size`);
+  }
   const logBytes = flags.logBytes !== undefined ? parseBytes(flags.logBytes, '--log-bytes') : 1024 ** 3;
   if (flags.logBytes !== undefined && scenario !== 'recovery') throw new InvalidArgumentError('--log-bytes applies to the recovery scenario only');
+  if (flags.dir !== undefined && scenario !== 'disk') throw new InvalidArgumentError('--dir applies to the disk scenario only');
   return {
     scenario,
     target,
@@ -117,6 +136,7 @@ export function resolveBenchOptions(scenario: string, flags: BenchFlags): BenchO
     rate,
     queues: count(flags.queues, '--queues') ?? 8,
     logBytes,
+    dir: flags.dir,
     json: flags.json === true,
   };
 }

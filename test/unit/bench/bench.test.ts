@@ -1,6 +1,11 @@
+import { mkdtemp, readdir, rm } from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
 import { describe, expect, it } from 'vitest';
+import { runBench } from '../../../src/cli/bench-command.js';
 import { Histogram, bucketHighest, bucketIndex } from '../../../src/cli/bench/histogram.js';
 import { resolveBenchOptions } from '../../../src/cli/bench/options.js';
+import { silentProgress } from '../../../src/cli/bench/progress.js';
 import { run } from '../../../src/cli/program.js';
 import type { CliIo } from '../../../src/cli/output.js';
 
@@ -62,8 +67,17 @@ describe('bench options', () => {
     ['produce', { rate: '10' }, /--rate applies/],
     ['recovery', { server: '127.0.0.1:1' }, /needs --embedded/],
     ['consume', { batch: '5000' }, /at most 1024/],
+    ['disk', { server: '127.0.0.1:1' }, /file system alone/],
+    ['disk', { flush: 'async' }, /file system alone/],
+    ['disk', { rate: '1000000', duration: '10' }, /more than 2 GiB/],
+    ['produce', { dir: '/tmp' }, /--dir applies to the disk scenario only/],
   ])('refuses %s %j', (scenario, flags, message) => {
     expect(() => resolveBenchOptions(scenario, flags)).toThrow(message);
+  });
+
+  it('gives disk a rate, a short duration and no broker', () => {
+    expect(resolveBenchOptions('disk', {})).toMatchObject({ target: { kind: 'none' }, rate: 10_000, durationS: 5, messages: 50_000, dir: undefined });
+    expect(resolveBenchOptions('disk', { rate: '2000', duration: '2', dir: '/data' })).toMatchObject({ rate: 2000, messages: 4000, dir: '/data' });
   });
 
   it('is reachable from the CLI with a one-line usage error', async () => {
@@ -71,5 +85,27 @@ describe('bench options', () => {
     const io: CliIo = { out: () => undefined, err: (l) => void err.push(l), env: {} };
     expect(await run(['node', 'halfmq', 'bench', 'produce', '--concurrency', 'x'], io)).toBe(1);
     expect(err).toEqual(['halfmq: --concurrency must be a positive integer, got "x" (INVALID_ARGUMENT)']);
+  });
+});
+
+describe('bench disk', () => {
+  it('measures the file system with no broker and leaves nothing behind', async () => {
+    const dir = await mkdtemp(path.join(os.tmpdir(), 'halfmq-bench-disk-test-'));
+    try {
+      const r = await runBench(resolveBenchOptions('disk', { rate: '2000', duration: '0.3', size: '512', dir }), silentProgress, () => undefined);
+      // Every record that arrived was written, by fewer writes than records (group commit).
+      expect(r).toMatchObject({ scenario: 'disk', messages: 600 });
+      const details = r.details as { writes: number; appendMBps: number; fdatasync1KiB: { p50: number; p99: number }; size: number };
+      expect(details.size).toBe(512);
+      expect(details.writes).toBeGreaterThan(0);
+      expect(details.writes).toBeLessThan(600);
+      expect(details.appendMBps).toBeGreaterThan(0);
+      expect(details.fdatasync1KiB.p50).toBeGreaterThan(0);
+      expect(r.latencyMs.p50).toBeGreaterThan(0);
+      expect(r.latencyMs.max).toBeGreaterThanOrEqual(r.latencyMs.p99);
+      expect(await readdir(dir)).toEqual([]);
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
   });
 });
