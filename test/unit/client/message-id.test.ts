@@ -15,6 +15,17 @@ describe('createMessageId', () => {
     expect(ids.size).toBe(200_000);
   });
 
+  it('counts up by one in its last 8 hex digits, across byte carries and time changes', () => {
+    let previous = parseInt(createMessageId(1_000).slice(24), 16);
+    for (let i = 0; i < 1_000; i++) {
+      const id = createMessageId(1_000 + Math.floor(i / 300));
+      expect(id.slice(12, 24)).toBe((1_000 + Math.floor(i / 300)).toString(16).padStart(12, '0'));
+      const n = parseInt(id.slice(24), 16);
+      expect(n).toBe((previous + 1) >>> 0);
+      previous = n;
+    }
+  });
+
   it('shares the process prefix and encodes the time', () => {
     const a = createMessageId(0x0123456789ab);
     const b = createMessageId(0x0123456789ab);
