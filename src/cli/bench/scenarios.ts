@@ -229,6 +229,9 @@ export async function e2e(ctx: ScenarioContext): Promise<BenchResult> {
   const topic = benchName('e2e');
   await createTopic(endpoints, topic, o.queues);
   const hist = new Histogram();
+  // The same messages to their send's acknowledgement: the durable produce path alone, so a tail
+  // reads as the producer's (write rounds, the disk) or the consumer's (the rest of hist).
+  const acked = new Histogram();
   const total = o.messages;
   let received = 0;
   let lastAt = 0;
@@ -285,10 +288,13 @@ export async function e2e(ctx: ScenarioContext): Promise<BenchResult> {
         const now = performance.now();
         if (n === 1) await producer.send({ topic, body: stamped(now) });
         else await producer.sendBatch(Array.from({ length: n }, () => ({ topic, body: stamped(now) })));
+        acked.recordMs(performance.now() - now);
       });
       sent = r.completed;
     } else {
-      sent = await paced(total, o.rate, o.concurrency * 16, deadline, (scheduledAt) => producer.send({ topic, body: stamped(scheduledAt) }));
+      sent = await paced(total, o.rate, o.concurrency * 16, deadline, (scheduledAt) => producer.send({ topic, body: stamped(scheduledAt) }), (scheduledAt) =>
+        acked.recordMs(performance.now() - scheduledAt),
+      );
     }
     expected = sent; // time may have run out before all were sent
     if (received >= expected) allReceived();
@@ -303,6 +309,7 @@ export async function e2e(ctx: ScenarioContext): Promise<BenchResult> {
       concurrency: o.concurrency,
       warmupSeconds: E2E_WARMUP_MS / 1000,
       latency: 'send call (or scheduled send time) to handler',
+      sendAckMs: acked.summaryMs(),
     });
   } finally {
     await producer.shutdown();
@@ -313,9 +320,16 @@ export async function e2e(ctx: ScenarioContext): Promise<BenchResult> {
 /**
  * Open loop: starts send number i at start + i/rate whatever the previous ones are doing, with at
  * most `maxOutstanding` unanswered (beyond that the sender waits, and the late start shows up in the
- * latency of what it sends next). Returns how many were sent.
+ * latency of what it sends next). `onAcked` hears of each acknowledged send. Returns how many were sent.
  */
-async function paced(total: number, rate: number, maxOutstanding: number, deadline: number, send: (scheduledAt: number) => Promise<unknown>): Promise<number> {
+async function paced(
+  total: number,
+  rate: number,
+  maxOutstanding: number,
+  deadline: number,
+  send: (scheduledAt: number) => Promise<unknown>,
+  onAcked?: (scheduledAt: number) => void,
+): Promise<number> {
   const start = performance.now();
   let i = 0;
   let outstanding = 0;
@@ -341,7 +355,7 @@ async function paced(total: number, rate: number, maxOutstanding: number, deadli
       const scheduledAt = start + (i / rate) * 1000;
       outstanding++;
       i++;
-      send(scheduledAt).then(settled, failed);
+      send(scheduledAt).then(onAcked === undefined ? settled : () => (onAcked(scheduledAt), settled()), failed);
     }
     if (outstanding >= maxOutstanding) await new Promise<void>((resolve) => (wake = resolve));
     // A 1 ms tick: a coarser one sends in bursts, and the wait for the burst counts as latency

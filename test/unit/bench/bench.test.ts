@@ -109,3 +109,15 @@ describe('bench disk', () => {
     }
   });
 });
+
+describe('bench e2e', () => {
+  it('at a fixed rate delivers every message sent and times its acknowledgement apart', async () => {
+    const r = await runBench(resolveBenchOptions('e2e', { rate: '1000', duration: '1', queues: '2' }), silentProgress, () => undefined);
+    const details = r.details as { sent: number; sendAckMs: { p50: number; p90: number; p99: number; max: number } };
+    expect(details.sent).toBe(1000);
+    expect(r.messages).toBe(details.sent);
+    expect(details.sendAckMs.p50).toBeGreaterThan(0);
+    expect(details.sendAckMs.max).toBeGreaterThanOrEqual(details.sendAckMs.p99);
+    expect(details.sendAckMs.max).toBeLessThan(10_000);
+  }, 60_000);
+});
