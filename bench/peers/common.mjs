@@ -46,6 +46,9 @@ export function percentiles(samples) {
  * started or `maxSeconds` passed; every op's latency is recorded.
  * Bounded in count and in time. A failing op aborts the run.
  */
+/** Every scenario's unmeasured warm-up, at full load (halfmq bench's is the same). */
+const WARMUP_SECONDS = 2;
+
 export async function closedLoop({ total, concurrency, maxSeconds, op }) {
   const lat = [];
   let next = 0;
@@ -97,11 +100,11 @@ export async function produceScenario(driver, { messages, size, concurrency, max
   const tag = `produce_c${concurrency}`;
   await driver.prepare(tag);
   const body = makeBody(size);
-  // Warm-up (not measured): connections, JIT, queue / stream creation.
-  const warm = Math.min(1000, Math.max(50, Math.floor(messages / 10)));
-  await closedLoop({ total: warm, concurrency, maxSeconds: 10, op: () => driver.send(tag, body) });
+  // Warm-up (not measured): connections, JIT, queue / stream creation. For a time at full load, as
+  // `halfmq bench` does: every system is measured in its steady state.
+  const warm = await closedLoop({ total: Number.MAX_SAFE_INTEGER, concurrency, maxSeconds: WARMUP_SECONDS, op: () => driver.send(tag, body) });
   const r = await closedLoop({ total: messages, concurrency, maxSeconds, op: () => driver.send(tag, body) });
-  const out = result('produce', r, size, { concurrency, size, warmup: warm, latency: 'per acknowledged send' });
+  const out = result('produce', r, size, { concurrency, size, warmup: warm.done, latency: 'per acknowledged send' });
   log(`${label}: produce c=${concurrency} ${fmtInt(out.msgsPerSec)} msgs/s p50 ${out.latencyMs.p50} ms p99 ${out.latencyMs.p99} ms, client CPU ${r.clientCpu} cores${r.timedOut ? ' (time limit hit)' : ''}`);
   return out;
 }
@@ -114,8 +117,7 @@ export async function e2eScenario(driver, { messages, size, concurrency, maxSeco
   let received = 0;
   let resolveAll;
   const allIn = new Promise((r) => (resolveAll = r));
-  const warm = Math.min(1000, Math.max(50, Math.floor(messages / 10)));
-  const target = warm + messages;
+  let target = Infinity; // known once the warm-up has sent what it sends
   let measuring = false;
   let measuredIn = 0;
   const consumer = await driver.startConsumer(tag, (body) => {
@@ -127,8 +129,9 @@ export async function e2eScenario(driver, { messages, size, concurrency, maxSeco
     if (received >= target) resolveAll();
   });
   try {
-    // Warm-up: send and wait until the consumer has it all.
-    await closedLoop({ total: warm, concurrency, maxSeconds: 10, op: () => driver.send(tag, stamp(template)) });
+    // Warm-up, for a time at full load as for produce: send, then wait until the consumer has it all.
+    const warm = (await closedLoop({ total: Number.MAX_SAFE_INTEGER, concurrency, maxSeconds: WARMUP_SECONDS, op: () => driver.send(tag, stamp(template)) })).done;
+    target = warm + messages;
     const wDeadline = performance.now() + 10_000;
     while (received < warm && performance.now() < wDeadline) await sleep(5);
     measuring = true;
