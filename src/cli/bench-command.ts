@@ -55,6 +55,8 @@ export function benchCommand(io: CliIo): Command {
       const options = resolveBenchOptions(scenario, flags);
       const progress = !options.json && io === processIo ? terminalProgress() : silentProgress;
       const r = await runBench(options, progress, (line) => io.err(line));
+      // The client's heap settings move the latencies it measures (see heap-floor.ts).
+      r.details = { ...r.details, nodeFlags: process.execArgv.join(' ') };
       if (options.json) io.out(toJson(r));
       else for (const line of formatResult(r, options)) io.out(line);
     });

@@ -5,6 +5,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { InternalError } from '../common/errors.js';
+import { HEAP_FLOOR_FLAGS } from './heap-floor.js';
 
 /**
  * Runs `halfmq broker` as its own process, as users run it: on 127.0.0.1, an ephemeral port unless
@@ -43,14 +44,6 @@ export interface BrokerProcessOptions {
   startTimeoutMs?: number;
 }
 
-/**
- * Node flags for a broker process (`npm start` passes the same). The floor under V8's old-generation
- * limit stops a full mark-compact every 100-300 ms under load: V8 otherwise sets the limit a few MB
- * above the small live heap, and the marking steps of each cycle (up to 10 ms) land in send and
- * delivery latency. Measured at 15,000 msgs/s: 13-22 full GCs in 6 s -> 2, e2e p99 25-36 ms -> 6-20 ms.
- * V8 reads it only at start-up, so it cannot be set from inside the broker.
- */
-export const BROKER_NODE_FLAGS: readonly string[] = ['--initial-old-space-size=128'];
 
 export async function makeTempDataDir(): Promise<string> {
   return mkdtemp(path.join(os.tmpdir(), 'halfmq-'));
@@ -63,7 +56,7 @@ export async function removeDataDir(dir: string): Promise<void> {
 export async function startBrokerProcess(options: BrokerProcessOptions = {}): Promise<BrokerProcess> {
   const dataDir = options.dataDir ?? (await makeTempDataDir());
   const startTimeoutMs = options.startTimeoutMs ?? 120_000;
-  const args = [...BROKER_NODE_FLAGS, BIN, 'broker', '--host', '127.0.0.1', '--port', String(options.port ?? 0), '--data', dataDir];
+  const args = [...HEAP_FLOOR_FLAGS, BIN, 'broker', '--host', '127.0.0.1', '--port', String(options.port ?? 0), '--data', dataDir];
   if (options.flush !== undefined) args.push('--flush', options.flush);
   args.push(...(options.args ?? []));
   const started = performance.now();

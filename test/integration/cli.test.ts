@@ -1,5 +1,8 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { spawn } from 'node:child_process';
+import { mkdtemp, rm } from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
 import { BIN, removeDir, runCli, startBrokerProcess, uniqueName } from '../helpers/broker-process.js';
 import type { BrokerProcess } from '../helpers/broker-process.js';
 
@@ -32,6 +35,27 @@ describe('halfmq CLI', () => {
     const code = await new Promise<number | null>((resolve) => child.on('exit', resolve));
     expect(stderr).toBe('');
     expect(code).toBe(0);
+  });
+
+  it('runs bench in a node with a heap floor, passing its output and exit code through', async () => {
+    const dir = await mkdtemp(path.join(os.tmpdir(), 'halfmq-cli-bench-'));
+    try {
+      const disk = ['bench', 'disk', '--rate', '1000', '--duration', '0.2', '--dir', dir, '--json'];
+      const ok = await runCli(disk);
+      expect(ok.code, ok.stderr).toBe(0);
+      expect(JSON.parse(ok.stdout)).toMatchObject({ scenario: 'disk', messages: 200, details: { nodeFlags: '--initial-old-space-size=128' } });
+      const bad = await runCli(['bench', 'disk', '--server', '127.0.0.1:1']);
+      expect(bad.code).toBe(1);
+      expect(bad.stderr).toContain('file system alone');
+      // Started with a floor of its own: it runs as it is, in this process.
+      const child = spawn(process.execPath, ['--initial-old-space-size=64', BIN, ...disk], { stdio: ['ignore', 'pipe', 'inherit'] });
+      let stdout = '';
+      child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
+      expect(await new Promise<number | null>((resolve) => child.on('exit', resolve))).toBe(0);
+      expect(JSON.parse(stdout).details.nodeFlags).toBe('--initial-old-space-size=64');
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
   });
 
   it('creates and lists topics, as text and JSON', async () => {
