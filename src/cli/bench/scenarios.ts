@@ -356,10 +356,11 @@ async function paced(
     failure ??= err;
     settled();
   };
-  while (i < total && failure === undefined) {
+  // Sends scheduled before the deadline go out even when the tick that finds them due comes after it.
+  const last = Math.min(total, Math.ceil(((deadline - start) / 1000) * rate));
+  while (i < last && failure === undefined) {
     const now = performance.now();
-    if (now >= deadline) break;
-    const due = Math.min(total, Math.floor(((now - start) / 1000) * rate) + 1);
+    const due = Math.min(last, Math.floor(((now - start) / 1000) * rate) + 1);
     while (i < due && outstanding < maxOutstanding) {
       const scheduledAt = start + (i / rate) * 1000;
       outstanding++;
