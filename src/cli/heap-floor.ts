@@ -8,7 +8,7 @@ import { constants } from 'node:os';
  * otherwise sets the limit a few MB above the small live heap, and the marking steps of each cycle
  * (up to 10 ms) land in send and delivery latency. Measured on a broker at 15,000 msgs/s: 13-22
  * full GCs in 6 s -> 2, e2e p99 25-36 ms -> 6-20 ms; on the bench client at 28,500 msgs/s: 18-22
- * full GCs a run -> 1, e2e p99 lower in 11 of 13 alternating pairs. V8 reads it only at start-up,
+ * full GCs a run -> 1, e2e p99 lower in 12 of 13 alternating pairs. V8 reads it only at start-up,
  * so a process cannot set it for itself.
  */
 export const HEAP_FLOOR_FLAGS: readonly string[] = ['--initial-old-space-size=128'];
