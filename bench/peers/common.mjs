@@ -41,14 +41,14 @@ export function percentiles(samples) {
   return { p50: r3(at(0.5)), p90: r3(at(0.9)), p99: r3(at(0.99)), max: r3(s[s.length - 1]) };
 }
 
+/** Every scenario's unmeasured warm-up, at full load (halfmq bench's is the same). */
+const WARMUP_SECONDS = 2;
+
 /**
  * Closed loop: `concurrency` workers call `op(i)` until `total` ops were
  * started or `maxSeconds` passed; every op's latency is recorded.
  * Bounded in count and in time. A failing op aborts the run.
  */
-/** Every scenario's unmeasured warm-up, at full load (halfmq bench's is the same). */
-const WARMUP_SECONDS = 2;
-
 export async function closedLoop({ total, concurrency, maxSeconds, op }) {
   const lat = [];
   let next = 0;

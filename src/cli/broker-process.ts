@@ -44,7 +44,6 @@ export interface BrokerProcessOptions {
   startTimeoutMs?: number;
 }
 
-
 export async function makeTempDataDir(): Promise<string> {
   return mkdtemp(path.join(os.tmpdir(), 'halfmq-'));
 }

@@ -35,13 +35,14 @@ const SOURCE_BYTES = 4 * 1024 * 1024;
 export async function disk(ctx: ScenarioContext): Promise<BenchResult> {
   const { options: o, progress } = ctx;
   const rate = o.rate!;
-  const root = await mkdtemp(path.join(o.dir ?? os.tmpdir(), 'halfmq-disk-'));
+  const dir = o.dir ?? os.tmpdir();
+  const root = await mkdtemp(path.join(dir, 'halfmq-disk-'));
   try {
     const appendMBps = await appendThroughput(path.join(root, 'append'), progress);
     const fdatasync1KiB = await syncLatency(path.join(root, 'fdatasync'), progress);
     const group = await groupCommit(path.join(root, 'group-commit'), o.messages, o.size, rate, o.durationS, progress);
     return result('disk', group.written, group.seconds, o.size, group.hist, {
-      dir: o.dir ?? os.tmpdir(),
+      dir,
       size: o.size,
       rate: `${rate} records/s`,
       writes: group.writes,
