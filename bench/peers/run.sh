@@ -109,8 +109,8 @@ as_pg() {                    # postgres refuses to run as root
 }
 
 runjs() {                    # node run.mjs ARGS, in the background so a TERM to this script is handled at once
-  # Every peer's client gets the heap floor that `halfmq bench` gives its own (src/cli/heap-floor.ts).
-  node --initial-old-space-size=128 "$HERE/run.mjs" "$@" &
+  # Every peer's client gets the heap settings `halfmq bench` gives its own (src/cli/heap-floor.ts).
+  node --initial-old-space-size=128 --max-semi-space-size=32 "$HERE/run.mjs" "$@" &
   NODE_PID=$!
   local rc=0
   wait "$NODE_PID" || rc=$?

@@ -1,4 +1,4 @@
-import { hasHeapFloor, relaunchWithHeapFloor } from './heap-floor.js';
+import { BENCH_CLIENT_FLAGS, hasHeapFloor, relaunchWith } from './heap-floor.js';
 import { run } from './program.js';
 
 /**
@@ -14,9 +14,9 @@ for (const stream of [process.stdout, process.stderr]) {
   });
 }
 
-// `halfmq bench` is itself a busy client of the SDK, so it runs with the heap floor the README asks
-// of such processes; other commands are brief and start as they are.
+// `halfmq bench` is itself a busy client of the SDK, so it runs with the heap settings the README asks
+// of such processes (unless started with a floor of its own); other commands are brief and start as they are.
 const relaunch = process.argv[2] === 'bench' && !hasHeapFloor();
-const code = relaunch ? await relaunchWithHeapFloor(process.argv[1]!, process.argv.slice(2)) : await run(process.argv);
+const code = relaunch ? await relaunchWith(BENCH_CLIENT_FLAGS, process.argv[1]!, process.argv.slice(2)) : await run(process.argv);
 process.exitCode = code;
 setTimeout(() => process.exit(code), 2_000).unref();

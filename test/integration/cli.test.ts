@@ -37,13 +37,13 @@ describe('halfmq CLI', () => {
     expect(code).toBe(0);
   });
 
-  it('runs bench in a node with a heap floor, passing its output and exit code through', async () => {
+  it('runs bench in a node with its heap settings, passing its output and exit code through', async () => {
     const dir = await mkdtemp(path.join(os.tmpdir(), 'halfmq-cli-bench-'));
     try {
       const disk = ['bench', 'disk', '--rate', '1000', '--duration', '0.2', '--dir', dir, '--json'];
       const ok = await runCli(disk);
       expect(ok.code, ok.stderr).toBe(0);
-      expect(JSON.parse(ok.stdout)).toMatchObject({ scenario: 'disk', messages: 200, details: { nodeFlags: '--initial-old-space-size=128' } });
+      expect(JSON.parse(ok.stdout)).toMatchObject({ scenario: 'disk', messages: 200, details: { nodeFlags: '--initial-old-space-size=128 --max-semi-space-size=32' } });
       const bad = await runCli(['bench', 'disk', '--server', '127.0.0.1:1']);
       expect(bad.code).toBe(1);
       expect(bad.stderr).toContain('file system alone');
