@@ -5,6 +5,7 @@ import type { BrokerProcess } from './broker-process.js';
 import { SCENARIOS, resolveBenchOptions } from './bench/options.js';
 import type { BenchFlags, BenchOptions } from './bench/options.js';
 import { disk } from './bench/disk.js';
+import { onInterrupt } from './bench/interrupt.js';
 import { silentProgress, terminalProgress } from './bench/progress.js';
 import { recovery, restartOnSameDir } from './bench/recovery.js';
 import { consume, e2e, produce } from './bench/scenarios.js';
@@ -67,9 +68,18 @@ export async function runBench(options: BenchOptions, progress: ScenarioContext[
   let broker: BrokerProcess | undefined;
   let endpoints = '';
   const extraArgs = options.scenario === 'check' ? CHECK_BROKER_ARGS : [];
+  let stopOnInterrupt = (): void => undefined;
   if (options.target.kind === 'embedded') {
     broker = await startBrokerProcess({ flush: options.target.flush, args: extraArgs });
     endpoints = broker.endpoints;
+    // Stopped half way (Ctrl-C, SIGTERM), the run must not leave its broker running or its data behind.
+    stopOnInterrupt = onInterrupt(async () => {
+      progress.done();
+      const b = broker!;
+      note(`stopping the embedded broker (pid ${b.pid}) and removing ${b.dataDir}`);
+      await b.stop();
+      await removeDataDir(b.dataDir);
+    });
   } else if (options.target.kind === 'server') {
     endpoints = options.target.address;
   }
@@ -100,6 +110,7 @@ export async function runBench(options: BenchOptions, progress: ScenarioContext[
     if (broker !== undefined) note(`broker log (last lines):\n${broker.log().split('\n').slice(-15).join('\n')}`);
     throw err;
   } finally {
+    stopOnInterrupt();
     progress.done();
     if (broker !== undefined) {
       await broker.stop();

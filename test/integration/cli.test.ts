@@ -1,9 +1,9 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { spawn } from 'node:child_process';
-import { mkdtemp, rm } from 'node:fs/promises';
+import { mkdtemp, readFile, readdir, rm } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
-import { BIN, removeDir, runCli, startBrokerProcess, uniqueName } from '../helpers/broker-process.js';
+import { BIN, removeDir, runCli, startBrokerProcess, uniqueName, waitFor } from '../helpers/broker-process.js';
 import type { BrokerProcess } from '../helpers/broker-process.js';
 
 let broker: BrokerProcess;
@@ -57,6 +57,55 @@ describe('halfmq CLI', () => {
       await rm(dir, { recursive: true, force: true });
     }
   });
+
+  it.each([
+    ['SIGTERM to the bench', 'SIGTERM', false],
+    // As Ctrl-C does: the whole process group, so the relaunched bench hears it twice.
+    ['SIGINT to its process group', 'SIGINT', true],
+  ] as const)('stopped by %s, bench stops its embedded broker and removes its data dir', async (_what, signal, group) => {
+    // The bench's temp dirs go under a dir of this test's own (TMPDIR), so they can be watched.
+    const tmp = await mkdtemp(path.join(os.tmpdir(), 'halfmq-cli-interrupt-'));
+    const child = spawn(process.execPath, [BIN, 'bench', 'produce', '--messages', '100000000', '--duration', '60', '--json'], {
+      stdio: ['ignore', 'pipe', 'pipe'],
+      env: { ...process.env, TMPDIR: tmp, HALFMQ_SERVER: '' },
+      detached: group,
+    });
+    let stderr = '';
+    child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
+    const exited = new Promise<number | null>((resolve) => child.on('exit', resolve));
+    try {
+      let brokerPid = 0;
+      await waitFor(async () => {
+        const dirs = (await readdir(tmp)).filter((n) => n.startsWith('halfmq-'));
+        brokerPid = dirs.length === 1 ? await pidWithArg(path.join(tmp, dirs[0]!)) : 0;
+        return brokerPid > 0;
+      }, 'the embedded broker', 20_000);
+      await new Promise((resolve) => setTimeout(resolve, 500)); // under load by now
+      process.kill(group ? -child.pid! : child.pid!, signal);
+      expect(await exited, stderr).toBe(128 + os.constants.signals[signal]);
+      expect(stderr).toContain('stopping the embedded broker');
+      expect(isAlive(brokerPid)).toBe(false);
+      expect(await readdir(tmp)).toEqual([]);
+    } finally {
+      if (child.exitCode === null) child.kill('SIGKILL');
+      await rm(tmp, { recursive: true, force: true });
+    }
+  }, 60_000);
+
+  it('stopped half way, bench disk removes its files', async () => {
+    const dir = await mkdtemp(path.join(os.tmpdir(), 'halfmq-cli-disk-interrupt-'));
+    const child = spawn(process.execPath, [BIN, 'bench', 'disk', '--rate', '1000', '--duration', '30', '--dir', dir, '--json'], { stdio: ['ignore', 'pipe', 'pipe'] });
+    const exited = new Promise<number | null>((resolve) => child.on('exit', resolve));
+    try {
+      await waitFor(async () => (await readdir(dir)).length > 0, 'the disk scenario files', 20_000);
+      child.kill('SIGTERM');
+      expect(await exited).toBe(128 + os.constants.signals.SIGTERM);
+      expect(await readdir(dir)).toEqual([]);
+    } finally {
+      if (child.exitCode === null) child.kill('SIGKILL');
+      await rm(dir, { recursive: true, force: true });
+    }
+  }, 60_000);
 
   it('creates and lists topics, as text and JSON', async () => {
     const topic = uniqueName('cli-topic');
@@ -161,3 +210,22 @@ describe('halfmq CLI', () => {
     expect(both.stderr.trim().split('\n')).toHaveLength(1);
   });
 });
+
+/** The pid of a process of this user whose command line has `arg` (Linux /proc), or 0. */
+async function pidWithArg(arg: string): Promise<number> {
+  for (const entry of await readdir('/proc')) {
+    if (!/^\d+$/.test(entry)) continue;
+    const cmdline = await readFile(`/proc/${entry}/cmdline`, 'utf8').catch(() => '');
+    if (cmdline.split('\0').includes(arg)) return Number(entry);
+  }
+  return 0;
+}
+
+function isAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch {
+    return false;
+  }
+}

@@ -4,6 +4,7 @@ import { mkdtemp, open, rm } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { Histogram } from './histogram.js';
+import { onInterrupt } from './interrupt.js';
 import { result } from './scenarios.js';
 import type { BenchResult, ScenarioContext } from './scenarios.js';
 
@@ -37,6 +38,8 @@ export async function disk(ctx: ScenarioContext): Promise<BenchResult> {
   const rate = o.rate!;
   const dir = o.dir ?? os.tmpdir();
   const root = await mkdtemp(path.join(dir, 'halfmq-disk-'));
+  // Up to 2 GiB of files: stopped half way, the run removes them all the same.
+  const stopOnInterrupt = onInterrupt(() => rm(root, { recursive: true, force: true }));
   try {
     const appendMBps = await appendThroughput(path.join(root, 'append'), progress);
     const fdatasync1KiB = await syncLatency(path.join(root, 'fdatasync'), progress);
@@ -51,6 +54,7 @@ export async function disk(ctx: ScenarioContext): Promise<BenchResult> {
       latency: 'group commit: scheduled arrival of a record to the return of the O_DSYNC write that holds it',
     });
   } finally {
+    stopOnInterrupt();
     await rm(root, { recursive: true, force: true });
   }
 }
