@@ -70,16 +70,24 @@ export async function runBench(options: BenchOptions, progress: ScenarioContext[
   const extraArgs = options.scenario === 'check' ? CHECK_BROKER_ARGS : [];
   let stopOnInterrupt = (): void => undefined;
   if (options.target.kind === 'embedded') {
-    broker = await startBrokerProcess({ flush: options.target.flush, args: extraArgs });
-    endpoints = broker.endpoints;
-    // Stopped half way (Ctrl-C, SIGTERM), the run must not leave its broker running or its data behind.
+    const starting = startBrokerProcess({ flush: options.target.flush, args: extraArgs });
+    // Stopped half way (Ctrl-C, SIGTERM), even while the broker starts, the run must not leave its
+    // broker running or its data behind.
     stopOnInterrupt = onInterrupt(async () => {
       progress.done();
-      const b = broker!;
+      const b = broker ?? (await starting.catch(() => undefined));
+      if (b === undefined) return;
       note(`stopping the embedded broker (pid ${b.pid}) and removing ${b.dataDir}`);
       await b.stop();
       await removeDataDir(b.dataDir);
     });
+    try {
+      broker = await starting;
+    } catch (err) {
+      stopOnInterrupt();
+      throw err;
+    }
+    endpoints = broker.endpoints;
   } else if (options.target.kind === 'server') {
     endpoints = options.target.address;
   }

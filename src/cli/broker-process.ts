@@ -66,7 +66,7 @@ export async function startBrokerProcess(options: BrokerProcessOptions = {}): Pr
     if (stderr.length > 2 * LOG_KEEP) stderr = stderr.slice(-LOG_KEEP);
   });
   const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
-  const port = await new Promise<number>((resolve, reject) => {
+  const listening = new Promise<number>((resolve, reject) => {
     let out = '';
     const timer = setTimeout(() => {
       child.kill('SIGKILL');
@@ -85,6 +85,16 @@ export async function startBrokerProcess(options: BrokerProcessOptions = {}): Pr
       reject(new InternalError(`broker exited with ${code} before listening; its log:\n${stderr.slice(-4000)}`));
     });
   });
+  let port: number;
+  try {
+    port = await listening;
+  } catch (err) {
+    // A temp dir of our own making is ours to remove (once the broker is gone); a dir the caller
+    // named is not.
+    await exited;
+    if (options.dataDir === undefined) await removeDataDir(dataDir);
+    throw err;
+  }
   const startMs = performance.now() - started;
   const alive = (): boolean => child.exitCode === null && child.signalCode === null;
   return {
