@@ -69,30 +69,25 @@ export async function runBench(options: BenchOptions, progress: ScenarioContext[
   let endpoints = '';
   const extraArgs = options.scenario === 'check' ? CHECK_BROKER_ARGS : [];
   let stopOnInterrupt = (): void => undefined;
-  if (options.target.kind === 'embedded') {
-    const starting = startBrokerProcess({ flush: options.target.flush, args: extraArgs });
-    // Stopped half way (Ctrl-C, SIGTERM), even while the broker starts, the run must not leave its
-    // broker running or its data behind.
-    stopOnInterrupt = onInterrupt(async () => {
-      progress.done();
-      const b = broker ?? (await starting.catch(() => undefined));
-      if (b === undefined) return;
-      note(`stopping the embedded broker (pid ${b.pid}) and removing ${b.dataDir}`);
-      await b.stop();
-      await removeDataDir(b.dataDir);
-    });
-    try {
-      broker = await starting;
-    } catch (err) {
-      stopOnInterrupt();
-      throw err;
-    }
-    endpoints = broker.endpoints;
-  } else if (options.target.kind === 'server') {
-    endpoints = options.target.address;
-  }
-  const ctx: ScenarioContext = { endpoints, options, progress };
   try {
+    if (options.target.kind === 'embedded') {
+      const starting = startBrokerProcess({ flush: options.target.flush, args: extraArgs });
+      // Stopped half way (Ctrl-C, SIGTERM), even while the broker starts, the run must not leave its
+      // broker running or its data behind.
+      stopOnInterrupt = onInterrupt(async () => {
+        progress.done();
+        const b = broker ?? (await starting.catch(() => undefined));
+        if (b === undefined) return;
+        note(`stopping the embedded broker (pid ${b.pid}) and removing ${b.dataDir}`);
+        await b.stop();
+        await removeDataDir(b.dataDir);
+      });
+      broker = await starting;
+      endpoints = broker.endpoints;
+    } else if (options.target.kind === 'server') {
+      endpoints = options.target.address;
+    }
+    const ctx: ScenarioContext = { endpoints, options, progress };
     switch (options.scenario) {
       case 'disk':
         return await disk(ctx);

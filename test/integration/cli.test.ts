@@ -66,14 +66,7 @@ describe('halfmq CLI', () => {
   ] as const)('stopped by %s, bench stops its embedded broker and removes its data dir', async (_what, signal, group, afterMs) => {
     // The bench's temp dirs go under a dir of this test's own (TMPDIR), so they can be watched.
     const tmp = await mkdtemp(path.join(os.tmpdir(), 'halfmq-cli-interrupt-'));
-    const child = spawn(process.execPath, [BIN, 'bench', 'produce', '--messages', '100000000', '--duration', '60', '--json'], {
-      stdio: ['ignore', 'pipe', 'pipe'],
-      env: { ...process.env, TMPDIR: tmp, HALFMQ_SERVER: '' },
-      detached: group,
-    });
-    let stderr = '';
-    child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
-    const exited = new Promise<number | null>((resolve) => child.on('exit', resolve));
+    const bench = spawnBench(['produce', '--messages', '100000000', '--duration', '60'], { env: { TMPDIR: tmp }, detached: group });
     try {
       let brokerPid = 0;
       await waitFor(async () => {
@@ -82,28 +75,27 @@ describe('halfmq CLI', () => {
         return brokerPid > 0;
       }, 'the embedded broker', 20_000);
       await new Promise((resolve) => setTimeout(resolve, afterMs));
-      process.kill(group ? -child.pid! : child.pid!, signal);
-      expect(await exited, stderr).toBe(128 + os.constants.signals[signal]);
-      expect(stderr).toContain('stopping the embedded broker');
+      process.kill(group ? -bench.child.pid! : bench.child.pid!, signal);
+      expect(await bench.exited, bench.stderr()).toBe(128 + os.constants.signals[signal]);
+      expect(bench.stderr()).toContain('stopping the embedded broker');
       expect(isAlive(brokerPid)).toBe(false);
       expect(await readdir(tmp)).toEqual([]);
     } finally {
-      if (child.exitCode === null) child.kill('SIGKILL');
+      bench.kill9IfRunning();
       await rm(tmp, { recursive: true, force: true });
     }
   }, 60_000);
 
   it('stopped half way, bench disk removes its files', async () => {
     const dir = await mkdtemp(path.join(os.tmpdir(), 'halfmq-cli-disk-interrupt-'));
-    const child = spawn(process.execPath, [BIN, 'bench', 'disk', '--rate', '1000', '--duration', '30', '--dir', dir, '--json'], { stdio: ['ignore', 'pipe', 'pipe'] });
-    const exited = new Promise<number | null>((resolve) => child.on('exit', resolve));
+    const bench = spawnBench(['disk', '--rate', '1000', '--duration', '30', '--dir', dir]);
     try {
       await waitFor(async () => (await readdir(dir)).length > 0, 'the disk scenario files', 20_000);
-      child.kill('SIGTERM');
-      expect(await exited).toBe(128 + os.constants.signals.SIGTERM);
+      bench.child.kill('SIGTERM');
+      expect(await bench.exited).toBe(128 + os.constants.signals.SIGTERM);
       expect(await readdir(dir)).toEqual([]);
     } finally {
-      if (child.exitCode === null) child.kill('SIGKILL');
+      bench.kill9IfRunning();
       await rm(dir, { recursive: true, force: true });
     }
   }, 60_000);
@@ -211,6 +203,24 @@ describe('halfmq CLI', () => {
     expect(both.stderr.trim().split('\n')).toHaveLength(1);
   });
 });
+
+/** `halfmq bench <args> --json` as a child process of this test, to be stopped half way. */
+function spawnBench(args: string[], options: { env?: Record<string, string>; detached?: boolean } = {}) {
+  const child = spawn(process.execPath, [BIN, 'bench', ...args, '--json'], {
+    stdio: ['ignore', 'pipe', 'pipe'],
+    env: { ...process.env, HALFMQ_SERVER: '', ...options.env },
+    detached: options.detached ?? false,
+  });
+  let stderr = '';
+  child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
+  child.stdout.resume();
+  return {
+    child,
+    exited: new Promise<number | null>((resolve) => child.on('exit', resolve)),
+    stderr: () => stderr,
+    kill9IfRunning: () => void (child.exitCode === null && child.signalCode === null && child.kill('SIGKILL')),
+  };
+}
 
 /** The pid of a process of this user whose command line has `arg` (Linux /proc), or 0. */
 async function pidWithArg(arg: string): Promise<number> {

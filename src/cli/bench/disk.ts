@@ -5,7 +5,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { Histogram } from './histogram.js';
 import { onInterrupt } from './interrupt.js';
-import { result } from './scenarios.js';
+import { paceTick, result } from './scenarios.js';
 import type { BenchResult, ScenarioContext } from './scenarios.js';
 
 /** The append phase: 256 KiB appends, each followed by fdatasync, up to this many bytes. */
@@ -142,8 +142,7 @@ async function groupCommit(file: string, total: number, size: number, rate: numb
       arrived = Math.min(total, Math.floor(((now - start) / 1000) * rate) + 1);
       if (writer === undefined && written < arrived) writer = writeAll();
       if (arrived >= total || now >= deadline) break;
-      // 1 ms ticks, as the e2e scenario's paced sender.
-      await new Promise((resolve) => setTimeout(resolve, Math.max(0, Math.min(1, scheduledAt(arrived) - performance.now()))));
+      await paceTick(scheduledAt(arrived)); // the e2e sender's ticks
     }
     while (writer !== undefined) await writer;
     return { written, writes, seconds: (lastAt - start) / 1000, hist };
