@@ -204,34 +204,48 @@ export class CommitLog<T> {
   }
 
   private async writeLoop(): Promise<void> {
-    while (this.queue.length > 0) {
-      const batch = this.queue;
-      this.queue = [];
-      if (this.failure !== undefined) {
-        for (const r of batch) r.reject(this.failure);
-        continue;
-      }
+    let round = this.startRound();
+    while (round !== undefined) {
+      const { batch, written } = round;
+      let touched: Segment[] | undefined;
       try {
-        const touched = await this.writeBatch(batch);
-        if (this.options.flush === 'async') {
-          for (const segment of touched) this.dirty.add(segment);
-        }
-        this.remember(batch);
-        this.onDurable(batch.map((r) => r.payload));
+        touched = await written;
       } catch (cause) {
         this.failure ??= new StorageError('commit-log write failed; the store refuses further appends', { cause });
+      }
+      // The next round goes to the disk before this one is answered: its callers' continuations
+      // (replies, dispatch, the next requests) run while the disk works, instead of the disk
+      // waiting for them. Still one round at a time, in offset order.
+      round = this.startRound();
+      if (touched === undefined) {
         for (const r of batch) r.reject(this.failure);
         continue;
       }
+      if (this.options.flush === 'async') {
+        for (const segment of touched) this.dirty.add(segment);
+      }
+      this.remember(batch);
+      this.onDurable(batch.map((r) => r.payload));
       for (const r of batch) r.resolve();
       // Only when nothing waits: under sustained load the zero-fill would double the bytes the
       // disk writes (measured: -8% produce throughput); a light load gets in-place writes.
-      if (this.queue.length === 0) this.preallocate();
+      if (round === undefined) this.preallocate();
     }
     this.running = false;
     const waiters = this.idleWaiters;
     this.idleWaiters = [];
     for (const w of waiters) w();
+  }
+
+  /** Takes what is queued and starts writing it; undefined when nothing is. After a failure, refuses it all. */
+  private startRound(): { batch: WriteRequest<T>[]; written: Promise<Segment[]> } | undefined {
+    while (this.queue.length > 0) {
+      const batch = this.queue;
+      this.queue = [];
+      if (this.failure === undefined) return { batch, written: this.writeBatch(batch) };
+      for (const r of batch) r.reject(this.failure);
+    }
+    return undefined;
   }
 
   /** Keeps a copy of the durable records just written (see RecentRecords). */
@@ -259,38 +273,21 @@ export class CommitLog<T> {
 
   /**
    * One writev per run of contiguous placements in the same segment. Before the first write into
-   * a new segment, the one before it is trimmed to its data: only the tail has free space.
+   * a new segment, the one before it is trimmed to its data: only the tail has free space. The
+   * first write is issued synchronously (no await before it), so that it reaches the disk ahead
+   * of the callers' continuations the last round queued (see writeLoop).
    */
   private async writeBatch(batch: WriteRequest<T>[]): Promise<Segment[]> {
     const touched: Segment[] = [];
-    let run: Buffer[] = [];
-    let runSegment: Segment | undefined;
-    let runStart = 0;
-    let runEnd = 0;
-    const flushRun = async (): Promise<void> => {
-      if (runSegment === undefined || run.length === 0) return;
-      if (runSegment.written === 0) await this.trimBefore(runSegment);
-      const written = await runSegment.writev(run, runStart);
+    for (const run of runsOf(batch)) {
+      if (run.segment.written === 0) await this.trimBefore(run.segment);
+      const written = await run.segment.writev(run.buffers, run.start);
       this.stats.bytes += written;
       this.noteWritten(written);
       this.stats.writes++;
       if (this.fileOptions.durableWrites) this.stats.fsyncs++;
-      if (touched.at(-1) !== runSegment) touched.push(runSegment);
-      run = [];
-    };
-    for (const request of batch) {
-      for (const p of request.placements) {
-        if (p.segment !== runSegment || p.position !== runEnd) {
-          await flushRun();
-          runSegment = p.segment;
-          runStart = p.position;
-          runEnd = p.position;
-        }
-        run.push(p.buffer);
-        runEnd += p.buffer.length;
-      }
+      if (touched.at(-1) !== run.segment) touched.push(run.segment);
     }
-    await flushRun();
     return touched;
   }
 
@@ -513,4 +510,23 @@ function copyRecords(locations: RecordLocation[], buf: Buffer, base: number, out
     buf.copy(out, at, from, from + loc.size);
     at += loc.size;
   }
+}
+
+/** The placements of a batch as runs of contiguous bytes in one segment, in log order. */
+function runsOf<T>(batch: WriteRequest<T>[]): { segment: Segment; start: number; buffers: Buffer[] }[] {
+  const runs: { segment: Segment; start: number; buffers: Buffer[] }[] = [];
+  let last: { segment: Segment; start: number; buffers: Buffer[] } | undefined;
+  let lastEnd = 0;
+  for (const request of batch) {
+    for (const p of request.placements) {
+      if (last === undefined || p.segment !== last.segment || p.position !== lastEnd) {
+        last = { segment: p.segment, start: p.position, buffers: [] };
+        runs.push(last);
+        lastEnd = p.position;
+      }
+      last.buffers.push(p.buffer);
+      lastEnd += p.buffer.length;
+    }
+  }
+  return runs;
 }

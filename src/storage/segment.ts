@@ -47,6 +47,8 @@ export class Segment {
   /** set after a failed preallocation (disk full, say): plain appends from then on */
   private preallocationFailed = false;
   private handle: Promise<FileHandle> | undefined;
+  /** the handle once open: a write then starts without an await (see CommitLog.writeBatch) */
+  private opened: FileHandle | undefined;
   private readonly isNew: boolean;
   private closed = false;
 
@@ -82,7 +84,7 @@ export class Segment {
 
   private fileHandle(): Promise<FileHandle> {
     if (this.closed) return Promise.reject(new StorageError('segment is closed', { context: { path: this.path } }));
-    this.handle ??= this.openFile();
+    this.handle ??= this.openFile().then((handle) => (this.opened = handle));
     return this.handle;
   }
 
@@ -99,7 +101,7 @@ export class Segment {
    * preallocation that covers the range first, so zeros never land on data.
    */
   async writev(buffers: Buffer[], position: number): Promise<number> {
-    const handle = await this.fileHandle();
+    const handle = this.opened ?? (await this.fileHandle());
     let total = 0;
     for (const b of buffers) total += b.length;
     if (this.preallocation !== undefined && position + total > this.capacity) await this.preallocation;
@@ -214,6 +216,7 @@ export class Segment {
     this.closed = true;
     const handle = this.handle;
     this.handle = undefined;
+    this.opened = undefined;
     if (handle !== undefined) await (await handle).close();
   }
 

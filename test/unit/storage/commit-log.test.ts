@@ -1,3 +1,5 @@
+import { open } from 'node:fs/promises';
+import { join } from 'node:path';
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import { CommitLog, READ_BLOCK, type RecordLocation } from '../../../src/storage/commit-log.js';
 import { decodeRecord, encodeRecord } from '../../../src/common/record-codec.js';
@@ -118,6 +120,33 @@ describe('CommitLog', () => {
     const two = [0, 500].map((i) => ({ offset: offsets[i]!, size: records[i]!.length }));
     expect((await readRecords(log, two)).map((r) => r.body.toString().slice(0, 4))).toEqual(['s0..', 's500']);
     expect(read.mock.calls.every(([, length]) => (length as number) < READ_BLOCK)).toBe(true);
+    await log.close();
+  });
+
+  it('starts the next round before answering the last one, so the disk works while the callers run', async () => {
+    const { log, dispatched } = await openLog(4 * 1024 * 1024);
+    const probe = await open(join(await dirs.make(), 'probe'), 'w');
+    const fileHandle = Object.getPrototypeOf(probe) as { writev: (...args: unknown[]) => Promise<unknown> };
+    await probe.close();
+    const writev = fileHandle.writev;
+    let second: { offsets: number[]; durable: Promise<void> } | undefined;
+    // The second append arrives while the first round is on the disk.
+    const spy = vi.spyOn(fileHandle, 'writev').mockImplementation(function (this: unknown, ...args: unknown[]) {
+      second ??= log.append([encodeRecord(rec({ text: 'second' }), 1, 1)], (o) => o);
+      return writev.apply(this, args);
+    });
+    try {
+      const first = log.append([encodeRecord(rec({ text: 'first' }), 0, 1)], (o) => o);
+      const answered = vi.fn();
+      await first.durable.then(answered);
+      await second!.durable;
+      expect(spy).toHaveBeenCalledTimes(2);
+      // The second round's write was issued before the first round's caller heard back.
+      expect(spy.mock.invocationCallOrder[1]!).toBeLessThan(answered.mock.invocationCallOrder[0]!);
+      expect(dispatched).toEqual([first.offsets, second!.offsets]);
+    } finally {
+      spy.mockRestore();
+    }
     await log.close();
   });
 });
