@@ -5,12 +5,13 @@
  * and no client, so two builds compare without the noise of two processes sharing the cores (the
  * requests' encoding is the one client cost inside).
  *
- *   node dist-bench/bench/tx-path.js [transactions] [lanes] [flush]
+ *   node dist-bench/bench/tx-path.js [transactions] [lanes] [flush] [messages|records]
  *
  * Each lane sends a frame of 121 one-message transactions (what a producer's 128 KiB part holds),
- * waits for it, ends them with one frame of commit ids, and repeats. Prints one JSON line:
- * transactions/s, main-thread time per transaction (event-loop utilization) and process CPU per
- * transaction. Not part of `npm test`; asserts nothing.
+ * as message entries or (RECORD_HALF) as records, waits for it, ends them with one frame of commit
+ * ids, and repeats. Prints one JSON line: transactions/s, main-thread time per transaction
+ * (event-loop utilization), the part of it that was the broker's (without encoding the requests)
+ * and process CPU per transaction. Not part of `npm test`; asserts nothing.
  */
 import { randomBytes } from 'node:crypto';
 import { mkdtemp, rm } from 'node:fs/promises';
@@ -24,6 +25,9 @@ import { Command } from '../src/protocol/commands.js';
 import { FrameFlags, encodeFrame } from '../src/protocol/frame.js';
 import type { Frame } from '../src/protocol/frame.js';
 import { FrameDecoder } from '../src/protocol/frame-decoder.js';
+import { encodeUnstampedRecords } from '../src/common/record-codec.js';
+import { RecordType, type RecordInput } from '../src/common/record.js';
+import { TX_GROUP_PROPERTY, TX_ID_PROPERTY } from '../src/common/system-properties.js';
 
 const FRAME = 121;
 const SIZE = 1024;
@@ -32,6 +36,7 @@ async function main(): Promise<void> {
   const total = Number(process.argv[2] ?? 150_000);
   const lanes = Number(process.argv[3] ?? 2);
   const flush = process.argv[4] === 'sync' ? 'sync' : 'async';
+  const form = process.argv[5] === 'records' ? 'records' : 'messages';
   const dataDir = await mkdtemp(join(tmpdir(), 'halfmq-tx-path-'));
   const broker = await Broker.start({ port: 0, host: '127.0.0.1', dataDir, flush, log: () => undefined });
   try {
@@ -43,9 +48,13 @@ async function main(): Promise<void> {
     const body = randomBytes(SIZE);
     const decoder = new FrameDecoder();
     let frameId = 0;
+    let encodeMs = 0;
     // What the broker does with a request frame: decode it, run its processor, encode the reply.
     const serve = async (code: number, payload: unknown, frameBody?: Buffer): Promise<void> => {
-      const frame: Frame = decoder.push(Buffer.concat(encodeFrame({ c: code, i: ++frameId, f: 0, d: payload }, frameBody)))[0]!;
+      const t0 = performance.now();
+      const bytes = Buffer.concat(encodeFrame({ c: code, i: ++frameId, f: 0, d: payload }, frameBody));
+      encodeMs += performance.now() - t0;
+      const frame: Frame = decoder.push(bytes)[0]!;
       const reply = await processor(code)(ctx, session, { payload: frame.header.d, body: frame.body });
       encodeFrame({ c: code, i: frame.header.i, f: FrameFlags.RESPONSE, d: reply.payload }, reply.body);
     };
@@ -55,13 +64,30 @@ async function main(): Promise<void> {
         const now = Date.now();
         const ids: string[] = [];
         for (let i = 0; i < FRAME; i++) ids.push(`T${(next++).toString(36).padStart(24, '0')}`);
-        const txs = ids.map((id) => ({ transactionId: id, messages: [{ t: 'bench-tx', id: `M${id}`, n: SIZE, b: now }] }));
-        await serve(Command.SEND_HALF_BATCH, { group: 'bench', txs, cr: true }, Buffer.concat(ids.map(() => body)));
+        const t0 = performance.now();
+        const [txs, frameBody] =
+          form === 'records'
+            ? [ids.map((id) => ({ transactionId: id, records: 1 })), encodeUnstampedRecords(ids.map((id) => halfRecord(id, now)))]
+            : [ids.map((id) => ({ transactionId: id, messages: [{ t: 'bench-tx', id: `M${id}`, n: SIZE, b: now }] })), Buffer.concat(ids.map(() => body))];
+        encodeMs += performance.now() - t0;
+        await serve(Command.SEND_HALF_BATCH, { group: 'bench', txs, cr: true }, frameBody);
         await serve(Command.END_TRANSACTION_BATCH, { commit: ids, rollback: [], cr: true });
       }
     };
+    const halfRecord = (id: string, now: number): RecordInput => ({
+      type: RecordType.PREPARED,
+      topic: 'bench-tx',
+      queueId: 0,
+      msgId: `M${id}`,
+      keys: [],
+      properties: { [TX_ID_PROPERTY]: id, [TX_GROUP_PROPERTY]: 'bench' },
+      body,
+      bornTimestamp: now,
+      reconsumeTimes: 0,
+    });
     await Promise.all(Array.from({ length: lanes }, () => lane(Math.min(20_000, total)))); // warm-up
     const done = next;
+    encodeMs = 0;
     const elu = performance.eventLoopUtilization();
     const cpu = process.cpuUsage();
     const start = performance.now();
@@ -76,8 +102,10 @@ async function main(): Promise<void> {
         transactions: n,
         lanes,
         flush,
+        form,
         txPerSec: Math.round(n / seconds),
         mainThreadUsPerTx: round((active * 1000) / n),
+        brokerUsPerTx: round(((active - encodeMs) * 1000) / n),
         cpuUsPerTx: round((used.user + used.system) / n),
       }),
     );

@@ -3,6 +3,7 @@ import type { EndTransactionResponse, ResolutionSource, TransactionResolution } 
 import { RecordType } from '../storage/index.js';
 import type { AppendResult, MessageStore, RecordInput, StoredRecord } from '../storage/index.js';
 import { RequestCoalescer, type Settled } from '../common/request-coalescer.js';
+import { TX_GROUP_PROPERTY, TX_ID_PROPERTY } from '../common/system-properties.js';
 import type { Logger } from './logger.js';
 import type { Half, Transaction, TransactionTable } from './transaction-table.js';
 import { transition } from './transaction-state.js';
@@ -10,9 +11,6 @@ import type { TransactionEvent } from './transaction-state.js';
 
 /** System topic of transaction bookkeeping records (commit releases, rollbacks, parking). */
 export const TX_TOPIC = '%TX%';
-/** System properties on half messages (visible to consumers of committed messages). */
-export const TX_ID_PROPERTY = '__TX_ID';
-export const TX_GROUP_PROPERTY = '__TX_GROUP';
 
 /** One transaction's halves in a SEND_HALF_BATCH (already validated, type PREPARED). */
 export interface HalfSet {
@@ -388,10 +386,16 @@ function settleAt<T>(out: Settled<T>[], i: number, work: Promise<T>): Promise<vo
   );
 }
 
-/** The transaction's id and group on each half: the log replay rebuilds the table from them. */
+/**
+ * The transaction's id and group on each half: the log replay rebuilds the table from them. A half
+ * sent as a record (`encoded`) is stored as sent, and its processor checked that it carries them.
+ */
 function markHalves(records: RecordInput[], id: string, group: string): void {
-  // Object.assign, not a spread: `{ ...props, more }` of non-empty props takes V8's slow path (1.4 µs against 0.1 µs).
-  for (const r of records) r.properties = Object.assign({}, r.properties, { [TX_ID_PROPERTY]: id, [TX_GROUP_PROPERTY]: group });
+  for (const r of records) {
+    if (r.encoded !== undefined) continue;
+    // Object.assign, not a spread: `{ ...props, more }` of non-empty props takes V8's slow path (1.4 µs against 0.1 µs).
+    r.properties = Object.assign({}, r.properties, { [TX_ID_PROPERTY]: id, [TX_GROUP_PROPERTY]: group });
+  }
 }
 
 function halfOf(r: { msgId: string; topic: string; queueId: number; tag?: string; keys: string[] }, physicalOffset: number, size: number): Half {

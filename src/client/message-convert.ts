@@ -5,7 +5,7 @@ import { validateName } from '../common/names.js';
 import type { DeadLetterMessage, Message, ReceivedMessage, SendResult } from '../common/message.js';
 import { RecordType, type RecordInput, type StoredRecord } from '../common/record.js';
 import { decodeRecord, MIN_RECORD_SIZE } from '../common/record-codec.js';
-import { originOf, userProperties } from '../common/system-properties.js';
+import { TX_GROUP_PROPERTY, TX_ID_PROPERTY, originOf, userProperties } from '../common/system-properties.js';
 import type { RawPullResponse, WireDeliveredMessage, WireOutgoingMessage } from '../protocol/commands.js';
 import type { WireDeadLetter } from '../protocol/reliability-commands.js';
 
@@ -125,6 +125,15 @@ export function recordInputOf(e: EncodedMessage): RecordInput {
     throw new InvalidArgumentError(`message tag is longer than ${MAX_TAG_BYTES} bytes`, { context: { topic: w.t } });
   }
   return { type: RecordType.NORMAL, topic: w.t, queueId: 0, msgId: w.id, tag: w.g, keys: w.k ?? NO_KEYS, properties: w.p ?? NO_PROPERTIES, body: e.body, bornTimestamp: w.b, reconsumeTimes: 0 };
+}
+
+/** The record a plain half message of transaction `transactionId` becomes (RECORD_HALF): marked as the broker's log replay reads it. */
+export function halfRecordInputOf(e: EncodedMessage, transactionId: string, group: string): RecordInput {
+  const r = recordInputOf(e);
+  r.type = RecordType.PREPARED;
+  // Object.assign, not a spread: `{ ...props, more }` takes V8's slow path.
+  r.properties = Object.assign({}, e.wire.p, { [TX_ID_PROPERTY]: transactionId, [TX_GROUP_PROPERTY]: group });
+  return r;
 }
 
 export function toSendResult(result: { msgId: string; topic: string; queueId: number; queueOffset: number }): SendResult {

@@ -15,6 +15,13 @@ export const SystemProperty = {
   FAILURE_REASON: '__FAILURE_REASON',
 } as const;
 
+/**
+ * Properties every half message carries: the transaction's id and producer group. The log replay
+ * rebuilds the transaction table from them, and consumers of a committed message see them.
+ */
+export const TX_ID_PROPERTY = '__TX_ID';
+export const TX_GROUP_PROPERTY = '__TX_GROUP';
+
 const SYSTEM_KEYS: ReadonlySet<string> = new Set(Object.values(SystemProperty));
 
 /** The user's own properties: the map without the broker's keys (the same object if it has none). */

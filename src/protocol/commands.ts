@@ -103,6 +103,8 @@ export const BrokerFeature = {
   RECORD_SEND: 'record-send',
   /** END_TRANSACTION_BATCH `commit` / `rollback`: a producer's ends as two lists of ids */
   END_LISTS: 'end-lists',
+  /** SEND_HALF and SEND_HALF_BATCH `records`: half messages in commit-log record form, as RECORD_SEND */
+  RECORD_HALF: 'record-half',
 } as const;
 
 /** On the wire a message is this header entry plus `n` body bytes. Short keys keep frames small. */

@@ -17,6 +17,8 @@ import type { WireDeliveredMessage, WireOutgoingMessage } from './commands.js';
  *   GET_TRANSACTION   c→b { transactionId } → TransactionInfo
  *   SEND_HALF_BATCH   c→b { group, txs: [{ transactionId, messages, checkImmunityMs? }] } + the bodies
  *                         of every message in order → { results: [{ results } | { e }] }
+ *                         (RECORD_HALF: a transaction's `records: n` in place of `messages`, and its
+ *                         n records in its place in the frame body)
  *   END_TRANSACTION_BATCH c→b { ends: [{ transactionId, resolution, source? }], cr? }
  *                         or (END_LISTS) { commit: [transactionId], rollback: [transactionId], cr? },
  *                         the producer's ends, answered in that order (commit's, then rollback's)
@@ -35,7 +37,14 @@ export type ResolutionSource = 'producer' | 'check' | 'operator';
 export interface SendHalfRequest {
   transactionId: string;
   group: string;
-  messages: WireOutgoingMessage[];
+  /** the messages, each with its body in the frame body; absent when `records` is given */
+  messages?: WireOutgoingMessage[];
+  /**
+   * RECORD_HALF: instead of `messages`, this many unstamped commit-log records in the frame body
+   * (as SEND `records`), each carrying the properties __TX_ID and __TX_GROUP of this transaction.
+   * The broker checks them as it checks SEND records, and refuses a half whose id or group differs.
+   */
+  records?: number;
   /** no check before this long after the first half (on top of the broker's transaction timeout) */
   checkImmunityMs?: number;
   /** Compact: answer `{}`, no result per message (the sender knows its ids; a half has no offset yet). */

@@ -5,7 +5,10 @@ import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { Admin, SimpleConsumer, TransactionConflictError, TransactionProducer } from '../../src/index.js';
 import type { LocalTransactionState, ReceivedMessage } from '../../src/index.js';
 import { Connection } from '../../src/client/connection.js';
-import { Command } from '../../src/protocol/commands.js';
+import { BrokerFeature, Command } from '../../src/protocol/commands.js';
+import { encodeUnstampedRecords } from '../../src/common/record-codec.js';
+import { RecordType, type RecordInput } from '../../src/common/record.js';
+import { TX_GROUP_PROPERTY, TX_ID_PROPERTY } from '../../src/common/system-properties.js';
 import type { EndTransactionBatchResponse, SendHalfBatchResponse } from '../../src/protocol/transaction-commands.js';
 import { ROOT, removeDir, runCli, startBrokerProcess, tempDir, uniqueName, waitFor } from '../helpers/broker-process.js';
 import type { BrokerProcess } from '../helpers/broker-process.js';
@@ -308,6 +311,63 @@ describe('transactional messages', () => {
       conn.request(Command.SEND_HALF, { group, transactionId: 'batch-y', messages: [wire('MSG-Y-1', 'y')] }, Buffer.from('yextra')),
     ).rejects.toMatchObject({ code: 'MALFORMED_FRAME' });
     expect(bodies(await consumeAll(broker.endpoints, [topic])).sort()).toEqual(['c', 'ok']);
+  });
+
+  it('halves sent as records (RECORD_HALF): stored as sent, and one that does not name its transaction fails alone', async () => {
+    const topic = uniqueName('txr');
+    const group = uniqueName('pg');
+    const conn = new Connection({ endpoints: broker.endpoints, producerGroup: group });
+    cleanup.push(() => conn.close());
+    const hello = await conn.connect();
+    expect(hello.features).toContain(BrokerFeature.RECORD_HALF);
+    const half = (txId: string, msgId: string, body: string, marks: { id?: string; group?: string } = {}): RecordInput => ({
+      type: RecordType.PREPARED,
+      topic,
+      queueId: 0,
+      msgId,
+      keys: ['order-1'],
+      properties: { [TX_ID_PROPERTY]: marks.id ?? txId, [TX_GROUP_PROPERTY]: marks.group ?? group, user: 'kept' },
+      body: Buffer.from(body),
+      bornTimestamp: Date.now(),
+      reconsumeTimes: 0,
+    });
+    const halves = await conn.request<SendHalfBatchResponse>(
+      Command.SEND_HALF_BATCH,
+      {
+        group,
+        cr: true,
+        txs: [
+          { transactionId: 'rec-ok', records: 2 },
+          { transactionId: 'rec-wrong-id', records: 1 },
+          { transactionId: 'rec-wrong-group', records: 1 },
+        ],
+      },
+      encodeUnstampedRecords([
+        half('rec-ok', 'MSG-R-1', 'r1'),
+        half('rec-ok', 'MSG-R-2', 'r2'),
+        half('rec-wrong-id', 'MSG-R-3', 'r3', { id: 'rec-ok' }),
+        half('rec-wrong-group', 'MSG-R-4', 'r4', { group: 'someone-else' }),
+      ]),
+    );
+    expect(halves.payload.results).toEqual([
+      {},
+      expect.objectContaining({ e: expect.objectContaining({ code: 'INVALID_ARGUMENT', message: expect.stringContaining('__TX_ID=rec-wrong-id') }) }),
+      expect.objectContaining({ e: expect.objectContaining({ code: 'INVALID_ARGUMENT' }) }),
+    ]);
+    // Nothing of a half is visible before its commit; the refused ones never were transactions.
+    expect(await consumeAll(broker.endpoints, [topic], 300)).toEqual([]);
+    const ends = await conn.request<EndTransactionBatchResponse>(Command.END_TRANSACTION_BATCH, { cr: true, commit: ['rec-ok', 'rec-wrong-id'], rollback: [] });
+    expect(ends.payload.results).toEqual([true, expect.objectContaining({ e: expect.objectContaining({ code: 'TX_NOT_FOUND' }) })]);
+    const seen = await consumeAll(broker.endpoints, [topic]);
+    expect(bodies(seen).sort()).toEqual(['r1', 'r2']);
+    expect(seen[0]).toMatchObject({ keys: ['order-1'], properties: { user: 'kept', [TX_ID_PROPERTY]: 'rec-ok', [TX_GROUP_PROPERTY]: group } });
+    // Records that claim more bytes than the frame has fail the whole frame; the connection stays usable.
+    const one = encodeUnstampedRecords([half('rec-short', 'MSG-R-5', 'r5')]);
+    await expect(
+      conn.request(Command.SEND_HALF_BATCH, { group, txs: [{ transactionId: 'rec-short', records: 1 }] }, one.subarray(0, one.length - 1)),
+    ).rejects.toMatchObject({ code: 'MALFORMED_FRAME' });
+    const single = await conn.request(Command.SEND_HALF, { group, transactionId: 'rec-single', records: 1, cr: true }, encodeUnstampedRecords([half('rec-single', 'MSG-R-6', 'r6')]));
+    expect(single.payload).toEqual({});
   });
 });
 

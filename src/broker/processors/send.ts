@@ -41,10 +41,11 @@ export const send: Processor = async (ctx, _session, { payload, body }) => {
 /**
  * SEND `records` (RECORD_SEND): the frame body is `count` unstamped commit-log records. Each is
  * checked as a `messages` entry would be (framing, topic, id, size, keys, properties) and read into
- * a RecordInput whose body is a view of the request and whose `encoded` is the record's own bytes,
- * which the store stamps in place and writes. One bad record fails the request.
+ * a RecordInput of `type` whose body is a view of the request and whose `encoded` is the record's
+ * own bytes, which the store stamps in place (with that type) and writes. One bad record fails the
+ * request.
  */
-export function recordsFromRecordBody(ctx: BrokerContext, count: unknown, body: Buffer): RecordInput[] | Promise<RecordInput[]> {
+export function recordsFromRecordBody(ctx: BrokerContext, count: unknown, body: Buffer, type: number = RecordType.NORMAL): RecordInput[] | Promise<RecordInput[]> {
   if (typeof count !== 'number' || !Number.isInteger(count) || count < 1 || count > MAX_BATCH) {
     throw new InvalidArgumentError(`records must be an integer from 1 to ${MAX_BATCH}`);
   }
@@ -63,7 +64,7 @@ export function recordsFromRecordBody(ctx: BrokerContext, count: unknown, body: 
         throw new InvalidArgumentError(`SEND records: record ${i} is malformed: ${(err as Error).message}`, { context: { index: i, at } });
       }
       const record: RecordInput = {
-        type: RecordType.NORMAL,
+        type,
         topic: r.topic,
         queueId: 0,
         msgId: r.msgId,

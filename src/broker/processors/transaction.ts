@@ -11,9 +11,13 @@ import type {
   TransactionInfo,
 } from '../../protocol/transaction-commands.js';
 import { RecordType } from '../../storage/index.js';
+import type { RecordInput } from '../../storage/index.js';
+import { MIN_RECORD_SIZE } from '../../common/record-codec.js';
+import { u32 } from '../../common/le.js';
+import { TX_GROUP_PROPERTY, TX_ID_PROPERTY } from '../../common/system-properties.js';
 import type { BrokerContext, Processor } from '../context.js';
 import { asObject, optInt, optString, reqString } from '../validate.js';
-import { recordsFromWire } from './send.js';
+import { recordsFromRecordBody, recordsFromWire } from './send.js';
 import type { EndRequest, HalfSet } from '../transaction-service.js';
 import type { Settled } from '../../common/request-coalescer.js';
 
@@ -34,8 +38,45 @@ function transactionId(d: Record<string, unknown>): string {
 function halfSet(ctx: BrokerContext, group: string, d: Record<string, unknown>, body: Buffer): HalfSet | Promise<HalfSet> {
   const id = transactionId(d);
   const checkImmunityMs = optInt(d, 'checkImmunityMs', 0, MAX_IMMUNITY_MS, 0);
+  if (d.records !== undefined) {
+    const records = recordsFromRecordBody(ctx, d.records, body, RecordType.PREPARED);
+    const checked = (placed: RecordInput[]): HalfSet => ({ id, group, records: checkHalfMarks(placed, id, group), checkImmunityMs });
+    return Array.isArray(records) ? checked(records) : records.then(checked);
+  }
   const records = recordsFromWire(ctx, d.messages, body, RecordType.PREPARED);
   return Array.isArray(records) ? { id, group, records, checkImmunityMs } : records.then((placed) => ({ id, group, records: placed, checkImmunityMs }));
+}
+
+/**
+ * Half records (RECORD_HALF) are stored as sent, so they must already name their transaction and
+ * group as the log replay reads them: the broker cannot add the properties to bytes it only stamps.
+ */
+function checkHalfMarks(records: RecordInput[], id: string, group: string): RecordInput[] {
+  for (let i = 0; i < records.length; i++) {
+    const p = records[i]!.properties;
+    if (p[TX_ID_PROPERTY] !== id || p[TX_GROUP_PROPERTY] !== group) {
+      throw new InvalidArgumentError(`half record ${i} of transaction ${id} must carry ${TX_ID_PROPERTY}=${id} and ${TX_GROUP_PROPERTY}=${group}`, {
+        context: { transactionId: id, index: i },
+      });
+    }
+  }
+  return records;
+}
+
+/**
+ * Body bytes of `count` records back to back from `at` (RECORD_HALF), by their size fields alone:
+ * recordsFromRecordBody checks each in detail. -1 when they do not fit in the body.
+ */
+function recordBytes(body: Buffer, at: number, count: unknown): number {
+  if (typeof count !== 'number' || !Number.isInteger(count) || count < 1 || count > MAX_BATCH) return 0;
+  let end = at;
+  for (let i = 0; i < count; i++) {
+    if (end + MIN_RECORD_SIZE > body.length) return -1;
+    const size = u32(body, end);
+    if (size < MIN_RECORD_SIZE) return -1;
+    end += size;
+  }
+  return end > body.length ? -1 : end - at;
 }
 
 function halfReply(set: HalfSet, compact: boolean): SendHalfResponse {
@@ -125,8 +166,9 @@ export const sendHalfBatch: Processor = async (ctx, _session, { payload, body })
   const slices: Buffer[] = [];
   let at = 0;
   for (const tx of Array.isArray(txs) ? txs : []) {
-    const bytes = claimedBytes((tx as { messages?: unknown } | null)?.messages);
-    if (at + bytes > body.length) throw new MalformedFrameError(`SEND_HALF_BATCH: the messages claim more body bytes than the frame has (${body.length})`);
+    const entry = tx as { messages?: unknown; records?: unknown } | null;
+    const bytes = entry?.records !== undefined ? recordBytes(body, at, entry.records) : claimedBytes(entry?.messages);
+    if (bytes < 0 || at + bytes > body.length) throw new MalformedFrameError(`SEND_HALF_BATCH: the messages claim more body bytes than the frame has (${body.length})`);
     slices.push(body.subarray(at, at + bytes));
     at += bytes;
   }
