@@ -65,12 +65,15 @@ async function main(): Promise<void> {
         const ids: string[] = [];
         for (let i = 0; i < FRAME; i++) ids.push(`T${(next++).toString(36).padStart(24, '0')}`);
         const t0 = performance.now();
-        const [txs, frameBody] =
+        const [request, frameBody] =
           form === 'records'
-            ? [ids.map((id) => ({ transactionId: id, records: 1 })), encodeUnstampedRecords(ids.map((id) => halfRecord(id, now)))]
-            : [ids.map((id) => ({ transactionId: id, messages: [{ t: 'bench-tx', id: `M${id}`, n: SIZE, b: now }] })), Buffer.concat(ids.map(() => body))];
+            ? [{ group: 'bench', records: ids.length, cr: true }, encodeUnstampedRecords(ids.map((id) => halfRecord(id, now)))]
+            : [
+                { group: 'bench', txs: ids.map((id) => ({ transactionId: id, messages: [{ t: 'bench-tx', id: `M${id}`, n: SIZE, b: now }] })), cr: true },
+                Buffer.concat(ids.map(() => body)),
+              ];
         encodeMs += performance.now() - t0;
-        await serve(Command.SEND_HALF_BATCH, { group: 'bench', txs, cr: true }, frameBody);
+        await serve(Command.SEND_HALF_BATCH, request, frameBody);
         await serve(Command.END_TRANSACTION_BATCH, { commit: ids, rollback: [], cr: true });
       }
     };

@@ -184,7 +184,8 @@ export class TransactionProducer {
     const encoded = messages.map((m) => encodeMessage(m, createMessageId(now), hello.maxMessageSize, now));
     // As records the broker stores what it gets once stamped: no entry per message to decode, no
     // record to build and copy (as a plain Producer's SEND `records`).
-    const asRecords = hello.features?.includes(BrokerFeature.RECORD_HALF) === true && encoded.every(isPlainMessage);
+    // (The batch form of records has no check immunity: a transaction that asks for one goes as entries.)
+    const asRecords = checkImmunityMs === 0 && hello.features?.includes(BrokerFeature.RECORD_HALF) === true && encoded.every(isPlainMessage);
     const request: HalfEntry['request'] = asRecords ? { transactionId, records: encoded.length } : { transactionId, messages: encoded.map((e) => e.wire) };
     // Only when set: the broker's default is 0, and the key cost the broker 0.5 us a transaction to read.
     if (checkImmunityMs > 0) request.checkImmunityMs = checkImmunityMs;
@@ -198,16 +199,44 @@ export class TransactionProducer {
     return messages.map((m, i) => Object.assign({}, m, { msgId: encoded[i]!.wire.id, transactionId }));
   }
 
-  /** One SEND_HALF, or a SEND_HALF_BATCH for the halves of several transactions. */
+  /** One SEND_HALF, or SEND_HALF_BATCH for the halves of several transactions. */
   private async sendHalfRequest(entries: HalfEntry[]): Promise<Settled<SendHalfResponse>[]> {
     // Safe to resend: a half joins its transaction by id, and the same ids are sent again.
     if (entries.length === 1) {
-      const request: SendHalfRequest = Object.assign({}, entries[0]!.request, { group: this.group, cr: true });
-      const reply = await this.connection.request<SendHalfResponse>(Command.SEND_HALF, request, halfBody(entries), { retries: 2 });
+      const entry = entries[0]!;
+      const request: SendHalfRequest = Object.assign({}, entry.request, { group: this.group, cr: true });
+      const body = entry.records !== undefined ? encodeUnstampedRecords(entry.records) : packBodies(entry.bodies);
+      const reply = await this.connection.request<SendHalfResponse>(Command.SEND_HALF, request, body, { retries: 2 });
       return [{ ok: true, value: reply.payload }];
     }
+    const records = entries.filter((e) => e.records !== undefined);
+    if (records.length === entries.length) return this.sendHalfRecords(entries);
+    if (records.length === 0) return this.sendHalfEntries(entries);
+    // Both forms in one tick (rare: a check immunity, a sharding key): a request each, answers in entry order.
+    const others = entries.filter((e) => e.records === undefined);
+    const [fromRecords, fromEntries] = await Promise.all([this.sendHalfRecords(records), this.sendHalfEntries(others)]);
+    let r = 0;
+    let o = 0;
+    return entries.map((e) => (e.records !== undefined ? fromRecords[r++]! : fromEntries[o++]!));
+  }
+
+  /** SEND_HALF_BATCH `records` (RECORD_HALF): every half as a record; the broker answers each run of one transaction's. */
+  private async sendHalfRecords(entries: HalfEntry[]): Promise<Settled<SendHalfResponse>[]> {
+    const all = entries.flatMap((e) => e.records!);
+    const request: SendHalfBatchRequest = { group: this.group, records: all.length, cr: true };
+    const reply = await this.connection.request<SendHalfBatchResponse>(Command.SEND_HALF_BATCH, request, encodeUnstampedRecords(all), { retries: 2 });
+    // Entries of the same transaction next to each other (two sends of one transaction in a tick)
+    // are one run to the broker, so they share its answer.
+    const run: number[] = new Array(entries.length);
+    let runs = 0;
+    entries.forEach((e, i) => (run[i] = i > 0 && e.request.transactionId === entries[i - 1]!.request.transactionId ? runs - 1 : runs++));
+    const outcomes = settledFromBatch(reply.payload.results, runs);
+    return run.map((k) => outcomes[k]!);
+  }
+
+  private async sendHalfEntries(entries: HalfEntry[]): Promise<Settled<SendHalfResponse>[]> {
     const request: SendHalfBatchRequest = { group: this.group, txs: entries.map((e) => e.request), cr: true };
-    const reply = await this.connection.request<SendHalfBatchResponse>(Command.SEND_HALF_BATCH, request, halfBody(entries), { retries: 2 });
+    const reply = await this.connection.request<SendHalfBatchResponse>(Command.SEND_HALF_BATCH, request, packBodies(entries.flatMap((e) => e.bodies)), { retries: 2 });
     return settledFromBatch(reply.payload.results, entries.length);
   }
 
@@ -341,13 +370,6 @@ export class Transaction {
   private assertOpen(): void {
     if (this.currentState !== 'open') throw new IllegalStateError(`transaction ${this.id} is already ${this.currentState}`);
   }
-}
-
-/** The frame body of a request for `entries`: each one's bodies or records, in entry order. */
-function halfBody(entries: HalfEntry[]): Buffer {
-  // Nearly always every entry is records: one buffer for all of them, no copy to join them.
-  if (entries.every((e) => e.records !== undefined)) return encodeUnstampedRecords(entries.flatMap((e) => e.records!));
-  return packBodies(entries.flatMap((e) => (e.records !== undefined ? [encodeUnstampedRecords(e.records)] : e.bodies)));
 }
 
 /** One end's outcome; a compact answer (`changed` alone) gets the state its resolution leads to. */

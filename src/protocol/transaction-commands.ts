@@ -17,8 +17,8 @@ import type { WireDeliveredMessage, WireOutgoingMessage } from './commands.js';
  *   GET_TRANSACTION   c→b { transactionId } → TransactionInfo
  *   SEND_HALF_BATCH   c→b { group, txs: [{ transactionId, messages, checkImmunityMs? }] } + the bodies
  *                         of every message in order → { results: [{ results } | { e }] }
- *                         (RECORD_HALF: a transaction's `records: n` in place of `messages`, and its
- *                         n records in its place in the frame body)
+ *                         or (RECORD_HALF) { group, records: n } + n half records, each run of the
+ *                         same __TX_ID one transaction (SEND_HALF too takes `records: n`)
  *   END_TRANSACTION_BATCH c→b { ends: [{ transactionId, resolution, source? }], cr? }
  *                         or (END_LISTS) { commit: [transactionId], rollback: [transactionId], cr? },
  *                         the producer's ends, answered in that order (commit's, then rollback's)
@@ -70,7 +70,15 @@ export interface EndTransactionResponse {
 
 export interface SendHalfBatchRequest {
   group: string;
-  txs: Omit<SendHalfRequest, 'group' | 'cr'>[];
+  /** one entry per transaction, its bodies in order in the frame body; absent when `records` is given */
+  txs?: Omit<SendHalfRequest, 'group' | 'cr' | 'records'>[];
+  /**
+   * RECORD_HALF, instead of `txs`: this many unstamped half records in the frame body (as SEND
+   * `records`), each carrying __TX_ID and __TX_GROUP. Each run of records with the same __TX_ID is
+   * one transaction, answered in order; no check immunity. A record whose framing is broken fails
+   * the frame; any other fault fails its transaction alone.
+   */
+  records?: number;
   /** compact answers for every transaction (see SendHalfRequest.cr) */
   cr?: boolean;
 }

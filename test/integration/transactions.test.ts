@@ -246,6 +246,22 @@ describe('transactional messages', () => {
     expect(seen.map((m) => m.msgId).sort()).toEqual(results.filter((r) => r.state === 'COMMIT').flatMap((r) => r.msgIds).sort());
   });
 
+  it('one tick of halves in both forms, with two sends of one transaction: each send answered, each committed message delivered once', async () => {
+    const topic = uniqueName('txm');
+    const p = producer(broker.endpoints, uniqueName('pg'));
+    await p.start();
+    const twice = p.beginTransaction();
+    // A check immunity is not in the records form: that transaction's halves go as entries.
+    const immune = p.beginTransaction({ checkImmunityMs: 60_000 });
+    const other = p.beginTransaction();
+    const sent = await Promise.all([twice.send({ topic, body: 'a' }), twice.send({ topic, body: 'b' }), immune.send({ topic, body: 'c' }), other.send({ topic, body: 'd' })]);
+    expect(sent.map((m) => m.transactionId)).toEqual([twice.id, twice.id, immune.id, other.id]);
+    await Promise.all([twice.commit(), immune.commit(), other.rollback()]);
+    const seen = await consumeAll(broker.endpoints, [topic]);
+    expect(bodies(seen).sort()).toEqual(['a', 'b', 'c']);
+    expect(seen.map((m) => m.msgId).sort()).toEqual(sent.slice(0, 3).map((m) => m.msgId).sort());
+  });
+
   it('a batch request answers each transaction on its own: a bad entry fails alone', async () => {
     const topic = uniqueName('txb');
     const group = uniqueName('pg');
@@ -331,41 +347,41 @@ describe('transactional messages', () => {
       bornTimestamp: Date.now(),
       reconsumeTimes: 0,
     });
+    const noMarks = half('rec-none', 'MSG-R-0', 'r0');
+    delete noMarks.properties[TX_ID_PROPERTY];
+    // Each run of records with the same __TX_ID is one transaction, answered in order.
     const halves = await conn.request<SendHalfBatchResponse>(
       Command.SEND_HALF_BATCH,
-      {
-        group,
-        cr: true,
-        txs: [
-          { transactionId: 'rec-ok', records: 2 },
-          { transactionId: 'rec-wrong-id', records: 1 },
-          { transactionId: 'rec-wrong-group', records: 1 },
-        ],
-      },
+      { group, cr: true, records: 6 },
       encodeUnstampedRecords([
         half('rec-ok', 'MSG-R-1', 'r1'),
         half('rec-ok', 'MSG-R-2', 'r2'),
-        half('rec-wrong-id', 'MSG-R-3', 'r3', { id: 'rec-ok' }),
         half('rec-wrong-group', 'MSG-R-4', 'r4', { group: 'someone-else' }),
+        noMarks,
+        half('rec-big', 'bad msg id', 'r5'),
+        half('rec-two', 'MSG-R-7', 'r7'),
       ]),
     );
     expect(halves.payload.results).toEqual([
       {},
-      expect.objectContaining({ e: expect.objectContaining({ code: 'INVALID_ARGUMENT', message: expect.stringContaining('__TX_ID=rec-wrong-id') }) }),
+      expect.objectContaining({ e: expect.objectContaining({ code: 'INVALID_ARGUMENT', message: expect.stringContaining(`__TX_GROUP=${group}`) }) }),
+      expect.objectContaining({ e: expect.objectContaining({ code: 'INVALID_ARGUMENT', message: expect.stringContaining('__TX_ID') }) }),
       expect.objectContaining({ e: expect.objectContaining({ code: 'INVALID_ARGUMENT' }) }),
+      {},
     ]);
     // Nothing of a half is visible before its commit; the refused ones never were transactions.
     expect(await consumeAll(broker.endpoints, [topic], 300)).toEqual([]);
-    const ends = await conn.request<EndTransactionBatchResponse>(Command.END_TRANSACTION_BATCH, { cr: true, commit: ['rec-ok', 'rec-wrong-id'], rollback: [] });
-    expect(ends.payload.results).toEqual([true, expect.objectContaining({ e: expect.objectContaining({ code: 'TX_NOT_FOUND' }) })]);
+    const ends = await conn.request<EndTransactionBatchResponse>(Command.END_TRANSACTION_BATCH, { cr: true, commit: ['rec-ok', 'rec-wrong-group', 'rec-two'], rollback: [] });
+    expect(ends.payload.results).toEqual([true, expect.objectContaining({ e: expect.objectContaining({ code: 'TX_NOT_FOUND' }) }), true]);
     const seen = await consumeAll(broker.endpoints, [topic]);
-    expect(bodies(seen).sort()).toEqual(['r1', 'r2']);
+    expect(bodies(seen).sort()).toEqual(['r1', 'r2', 'r7']);
     expect(seen[0]).toMatchObject({ keys: ['order-1'], properties: { user: 'kept', [TX_ID_PROPERTY]: 'rec-ok', [TX_GROUP_PROPERTY]: group } });
-    // Records that claim more bytes than the frame has fail the whole frame; the connection stays usable.
+    // A record whose framing is broken fails the whole frame, as in a SEND; the connection stays usable.
     const one = encodeUnstampedRecords([half('rec-short', 'MSG-R-5', 'r5')]);
-    await expect(
-      conn.request(Command.SEND_HALF_BATCH, { group, txs: [{ transactionId: 'rec-short', records: 1 }] }, one.subarray(0, one.length - 1)),
-    ).rejects.toMatchObject({ code: 'MALFORMED_FRAME' });
+    await expect(conn.request(Command.SEND_HALF_BATCH, { group, records: 1 }, one.subarray(0, one.length - 1))).rejects.toMatchObject({
+      code: 'INVALID_ARGUMENT',
+      message: expect.stringContaining('record 0'),
+    });
     const single = await conn.request(Command.SEND_HALF, { group, transactionId: 'rec-single', records: 1, cr: true }, encodeUnstampedRecords([half('rec-single', 'MSG-R-6', 'r6')]));
     expect(single.payload).toEqual({});
   });

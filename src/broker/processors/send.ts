@@ -46,48 +46,73 @@ export const send: Processor = async (ctx, _session, { payload, body }) => {
  * request.
  */
 export function recordsFromRecordBody(ctx: BrokerContext, count: unknown, body: Buffer, type: number = RecordType.NORMAL): RecordInput[] | Promise<RecordInput[]> {
-  if (typeof count !== 'number' || !Number.isInteger(count) || count < 1 || count > MAX_BATCH) {
-    throw new InvalidArgumentError(`records must be an integer from 1 to ${MAX_BATCH}`);
-  }
+  checkRecordCount(count);
   const records: RecordInput[] = new Array(count);
   const placing: Promise<void>[] = [];
   const now = Date.now();
   let at = 0;
   try {
     for (let i = 0; i < count; i++) {
-      if (body.length - at < MIN_RECORD_SIZE) throw new InvalidArgumentError(`SEND records: record ${i} of ${count} is missing or truncated at byte ${at}`);
-      let r: StoredRecord;
-      try {
-        // No crc to check: the sender leaves it to the broker (see stampRecord).
-        r = decodeRecord(body, -1, at, false, false);
-      } catch (err) {
-        throw new InvalidArgumentError(`SEND records: record ${i} is malformed: ${(err as Error).message}`, { context: { index: i, at } });
-      }
-      const record: RecordInput = {
-        type,
-        topic: r.topic,
-        queueId: 0,
-        msgId: r.msgId,
-        tag: r.tag === '' ? undefined : r.tag,
-        keys: optStringArray(r.keys, 'keys'),
-        properties: optStringRecord(r.properties, 'properties'),
-        body: r.body,
-        bornTimestamp: r.bornTimestamp,
-        reconsumeTimes: 0,
-        encoded: body.subarray(at, at + r.size),
-      };
-      const placed = placeRecord(ctx, record, undefined);
-      if (placed !== undefined) placing.push(placed);
-      prepareDelivery(record, NO_DELIVERY_TIME, now); // refuses the broker's own property names
-      records[i] = record;
+      const r = readSentRecord(body, at, i, count);
+      records[i] = recordInputOfSent(ctx, r, body.subarray(at, at + r.size), type, now, placing);
       at += r.size;
     }
-    if (at !== body.length) throw new InvalidArgumentError(`SEND records: ${body.length - at} bytes after the ${count} records`);
+    checkRecordsEnd(body, at, count);
   } catch (err) {
     abandon(placing);
     throw err;
   }
   return whenPlaced(records, placing);
+}
+
+/** A `records` count: 1 to MAX_BATCH. */
+export function checkRecordCount(count: unknown): asserts count is number {
+  if (typeof count !== 'number' || !Number.isInteger(count) || count < 1 || count > MAX_BATCH) {
+    throw new InvalidArgumentError(`records must be an integer from 1 to ${MAX_BATCH}`);
+  }
+}
+
+/** After the last of `count` records: nothing may follow them. */
+export function checkRecordsEnd(body: Buffer, at: number, count: number): void {
+  if (at !== body.length) throw new InvalidArgumentError(`SEND records: ${body.length - at} bytes after the ${count} records`);
+}
+
+/**
+ * The framing of sent record `i` at `at` (no crc to check: the sender leaves it to the broker, see
+ * stampRecord). A record that fails here leaves the rest of the body unreadable.
+ */
+export function readSentRecord(body: Buffer, at: number, i: number, count: number): StoredRecord {
+  if (body.length - at < MIN_RECORD_SIZE) throw new InvalidArgumentError(`SEND records: record ${i} of ${count} is missing or truncated at byte ${at}`);
+  try {
+    return decodeRecord(body, -1, at, false, false);
+  } catch (err) {
+    throw new InvalidArgumentError(`SEND records: record ${i} is malformed: ${(err as Error).message}`, { context: { index: i, at } });
+  }
+}
+
+/**
+ * A sent record (framing already read) as a RecordInput of `type` whose `encoded` is `encoded`:
+ * its fields checked as a `messages` entry's, its topic placed (a promise joins `placing` when the
+ * topic is being created). A failure concerns this record alone.
+ */
+export function recordInputOfSent(ctx: BrokerContext, r: StoredRecord, encoded: Buffer, type: number, now: number, placing: Promise<void>[]): RecordInput {
+  const record: RecordInput = {
+    type,
+    topic: r.topic,
+    queueId: 0,
+    msgId: r.msgId,
+    tag: r.tag === '' ? undefined : r.tag,
+    keys: optStringArray(r.keys, 'keys'),
+    properties: optStringRecord(r.properties, 'properties'),
+    body: r.body,
+    bornTimestamp: r.bornTimestamp,
+    reconsumeTimes: 0,
+    encoded,
+  };
+  const placed = placeRecord(ctx, record, undefined);
+  if (placed !== undefined) placing.push(placed);
+  prepareDelivery(record, NO_DELIVERY_TIME, now); // refuses the broker's own property names
+  return record;
 }
 
 const NO_DELIVERY_TIME: Record<string, unknown> = {};
@@ -139,7 +164,7 @@ export function recordsFromWire(ctx: BrokerContext, wireMessages: unknown, body:
  * The records once every topic they wait for exists: at once when none is being created (topics
  * being created are created once however many messages wait for them: TopicManager).
  */
-function whenPlaced(records: RecordInput[], placing: Promise<void>[]): RecordInput[] | Promise<RecordInput[]> {
+export function whenPlaced(records: RecordInput[], placing: Promise<void>[]): RecordInput[] | Promise<RecordInput[]> {
   return placing.length === 0 ? records : Promise.all(placing).then(() => records);
 }
 
@@ -148,7 +173,7 @@ function whenPlaced(records: RecordInput[], placing: Promise<void>[]): RecordInp
  * for; their outcome must still be handled, or a refused topic would be an unhandled rejection
  * and take the broker down.
  */
-function abandon(placing: Promise<void>[]): void {
+export function abandon(placing: Promise<void>[]): void {
   for (const p of placing) p.catch(() => undefined);
 }
 

@@ -12,12 +12,10 @@ import type {
 } from '../../protocol/transaction-commands.js';
 import { RecordType } from '../../storage/index.js';
 import type { RecordInput } from '../../storage/index.js';
-import { MIN_RECORD_SIZE } from '../../common/record-codec.js';
-import { u32 } from '../../common/le.js';
 import { TX_GROUP_PROPERTY, TX_ID_PROPERTY } from '../../common/system-properties.js';
 import type { BrokerContext, Processor } from '../context.js';
 import { asObject, optInt, optString, reqString } from '../validate.js';
-import { recordsFromRecordBody, recordsFromWire } from './send.js';
+import { abandon, checkRecordCount, checkRecordsEnd, readSentRecord, recordInputOfSent, recordsFromRecordBody, recordsFromWire } from './send.js';
 import type { EndRequest, HalfSet } from '../transaction-service.js';
 import type { Settled } from '../../common/request-coalescer.js';
 
@@ -40,7 +38,10 @@ function halfSet(ctx: BrokerContext, group: string, d: Record<string, unknown>, 
   const checkImmunityMs = optInt(d, 'checkImmunityMs', 0, MAX_IMMUNITY_MS, 0);
   if (d.records !== undefined) {
     const records = recordsFromRecordBody(ctx, d.records, body, RecordType.PREPARED);
-    const checked = (placed: RecordInput[]): HalfSet => ({ id, group, records: checkHalfMarks(placed, id, group), checkImmunityMs });
+    const checked = (placed: RecordInput[]): HalfSet => {
+      placed.forEach((r, i) => checkHalfMark(r, i, id, group));
+      return { id, group, records: placed, checkImmunityMs };
+    };
     return Array.isArray(records) ? checked(records) : records.then(checked);
   }
   const records = recordsFromWire(ctx, d.messages, body, RecordType.PREPARED);
@@ -51,38 +52,77 @@ function halfSet(ctx: BrokerContext, group: string, d: Record<string, unknown>, 
  * Half records (RECORD_HALF) are stored as sent, so they must already name their transaction and
  * group as the log replay reads them: the broker cannot add the properties to bytes it only stamps.
  */
-function checkHalfMarks(records: RecordInput[], id: string, group: string): RecordInput[] {
-  for (let i = 0; i < records.length; i++) {
-    const p = records[i]!.properties;
-    if (p[TX_ID_PROPERTY] !== id || p[TX_GROUP_PROPERTY] !== group) {
-      throw new InvalidArgumentError(`half record ${i} of transaction ${id} must carry ${TX_ID_PROPERTY}=${id} and ${TX_GROUP_PROPERTY}=${group}`, {
-        context: { transactionId: id, index: i },
-      });
-    }
+function checkHalfMark(record: RecordInput, i: number, id: string, group: string): void {
+  const p = record.properties;
+  if (p[TX_ID_PROPERTY] !== id || p[TX_GROUP_PROPERTY] !== group) {
+    throw new InvalidArgumentError(`half record ${i} of transaction ${id} must carry ${TX_ID_PROPERTY}=${id} and ${TX_GROUP_PROPERTY}=${group}`, {
+      context: { transactionId: id, index: i },
+    });
   }
-  return records;
-}
-
-/**
- * Body bytes of `count` records back to back from `at` (RECORD_HALF), by their size fields alone:
- * recordsFromRecordBody checks each in detail. -1 when they do not fit in the body.
- */
-function recordBytes(body: Buffer, at: number, count: unknown): number {
-  if (typeof count !== 'number' || !Number.isInteger(count) || count < 1 || count > MAX_BATCH) return 0;
-  let end = at;
-  for (let i = 0; i < count; i++) {
-    if (end + MIN_RECORD_SIZE > body.length) return -1;
-    const size = u32(body, end);
-    if (size < MIN_RECORD_SIZE) return -1;
-    end += size;
-  }
-  return end > body.length ? -1 : end - at;
 }
 
 function halfReply(set: HalfSet, compact: boolean): SendHalfResponse {
   if (compact) return {};
   // queueOffset -1: a half has no place in its queue until the commit gives it one.
   return { results: set.records.map((r) => ({ msgId: r.msgId, topic: r.topic, queueId: r.queueId, queueOffset: -1 })) };
+}
+
+/** The halves of one transaction in a SEND_HALF_BATCH `records` body, or why they are refused. */
+interface HalfRun {
+  id: string;
+  group: string;
+  records: RecordInput[];
+  /** topics being created for them */
+  placing: Promise<void>[];
+  error?: unknown;
+}
+
+/**
+ * SEND_HALF_BATCH `records` (RECORD_HALF): `count` half records back to back, each run of records
+ * with the same __TX_ID one transaction (a producer sends a transaction's halves together). A
+ * record whose framing is broken fails the frame (the rest cannot be read); any other fault fails
+ * its transaction alone.
+ */
+function halfRuns(ctx: BrokerContext, group: string, count: unknown, body: Buffer): HalfRun[] {
+  checkRecordCount(count);
+  const runs: HalfRun[] = [];
+  const now = Date.now();
+  let run: HalfRun | undefined;
+  let at = 0;
+  try {
+    for (let i = 0; i < count; i++) {
+      const r = readSentRecord(body, at, i, count);
+      const encoded = body.subarray(at, at + r.size);
+      at += r.size;
+      const id = r.properties[TX_ID_PROPERTY];
+      if (run === undefined || id !== run.id) {
+        run = { id: typeof id === 'string' ? id : '', group, records: [], placing: [] };
+        runs.push(run);
+        if (typeof id !== 'string' || !TX_ID.test(id)) run.error = new InvalidArgumentError(`half record ${i} carries no ${TX_ID_PROPERTY} of 1-64 printable ASCII characters`, { context: { index: i } });
+      }
+      if (run.error !== undefined) continue;
+      try {
+        const record = recordInputOfSent(ctx, r, encoded, RecordType.PREPARED, now, run.placing);
+        checkHalfMark(record, i, run.id, group);
+        run.records.push(record);
+      } catch (err) {
+        run.error = err;
+        abandon(run.placing);
+      }
+    }
+    checkRecordsEnd(body, at, count);
+  } catch (err) {
+    for (const r of runs) abandon(r.placing);
+    throw err;
+  }
+  return runs;
+}
+
+function checkedRun(d: Record<string, unknown>): HalfSet | Promise<HalfSet> {
+  const run = d as unknown as HalfRun;
+  if (run.error !== undefined) throw run.error;
+  const set: HalfSet = { id: run.id, group: run.group, records: run.records, checkImmunityMs: 0 };
+  return run.placing.length === 0 ? set : Promise.all(run.placing).then(() => set);
 }
 
 /** One END_TRANSACTION payload (or a batch entry), checked. */
@@ -159,6 +199,13 @@ export const sendHalf: Processor = async (ctx, _session, { payload, body }) => {
 export const sendHalfBatch: Processor = async (ctx, _session, { payload, body }) => {
   const d = asObject(payload, 'SEND_HALF_BATCH payload');
   const group = validateName('group', d.group);
+  const compact = d.cr === true;
+  if (d.records !== undefined) {
+    const results = await settleEach(halfRuns(ctx, group, d.records, body), 'records', checkedRun, (sets) => ctx.transactions.prepareMany(sets), (set) => halfReply(set, compact));
+    ctx.checker.poke();
+    const reply: SendHalfBatchResponse = { results };
+    return { payload: reply };
+  }
   const txs = d.txs as unknown[];
   // Each transaction's bodies are the next run of the frame body (its messages' `n`, checked in
   // detail by recordsFromWire); a total that does not match fails the whole frame, as a SEND's
@@ -166,14 +213,12 @@ export const sendHalfBatch: Processor = async (ctx, _session, { payload, body })
   const slices: Buffer[] = [];
   let at = 0;
   for (const tx of Array.isArray(txs) ? txs : []) {
-    const entry = tx as { messages?: unknown; records?: unknown } | null;
-    const bytes = entry?.records !== undefined ? recordBytes(body, at, entry.records) : claimedBytes(entry?.messages);
-    if (bytes < 0 || at + bytes > body.length) throw new MalformedFrameError(`SEND_HALF_BATCH: the messages claim more body bytes than the frame has (${body.length})`);
+    const bytes = claimedBytes((tx as { messages?: unknown } | null)?.messages);
+    if (at + bytes > body.length) throw new MalformedFrameError(`SEND_HALF_BATCH: the messages claim more body bytes than the frame has (${body.length})`);
     slices.push(body.subarray(at, at + bytes));
     at += bytes;
   }
   if (at !== body.length) throw new MalformedFrameError(`SEND_HALF_BATCH: ${body.length - at} body bytes belong to no message`);
-  const compact = d.cr === true;
   const results = await settleEach(
     txs,
     'txs',
