@@ -121,3 +121,13 @@ describe('bench e2e', () => {
     expect(details.sendAckMs.max).toBeLessThan(10_000);
   }, 60_000);
 });
+
+describe('bench consume', () => {
+  it('warms up on a part of the topic of its own, then measures a drain of exactly --messages', async () => {
+    // Pulls of 64, two in flight: the warm-up's last pulls run past it, and the measured drain must still find its own.
+    const r = await runBench(resolveBenchOptions('consume', { messages: '3000', batch: '64', concurrency: '2', queues: '2', duration: '20' }), silentProgress, () => undefined);
+    expect(r.messages).toBe(3000);
+    expect(r.details).toMatchObject({ warmupMessages: 1500, pullBatch: 64, pullsInFlight: 2 });
+    expect(r.latencyMs.p50).toBeGreaterThan(0);
+  }, 60_000);
+});
