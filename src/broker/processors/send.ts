@@ -164,7 +164,7 @@ export function recordsFromWire(ctx: BrokerContext, wireMessages: unknown, body:
  * The records once every topic they wait for exists: at once when none is being created (topics
  * being created are created once however many messages wait for them: TopicManager).
  */
-export function whenPlaced(records: RecordInput[], placing: Promise<void>[]): RecordInput[] | Promise<RecordInput[]> {
+function whenPlaced(records: RecordInput[], placing: Promise<void>[]): RecordInput[] | Promise<RecordInput[]> {
   return placing.length === 0 ? records : Promise.all(placing).then(() => records);
 }
 

@@ -69,6 +69,8 @@ function halfReply(set: HalfSet, compact: boolean): SendHalfResponse {
 
 /** The halves of one transaction in a SEND_HALF_BATCH `records` body, or why they are refused. */
 interface HalfRun {
+  /** the records' __TX_ID as read, which a run shares */
+  key: unknown;
   id: string;
   group: string;
   records: RecordInput[];
@@ -94,9 +96,9 @@ function halfRuns(ctx: BrokerContext, group: string, count: unknown, body: Buffe
       const r = readSentRecord(body, at, i, count);
       const encoded = body.subarray(at, at + r.size);
       at += r.size;
-      const id = r.properties[TX_ID_PROPERTY];
-      if (run === undefined || id !== run.id) {
-        run = { id: typeof id === 'string' ? id : '', group, records: [], placing: [] };
+      const id: unknown = r.properties[TX_ID_PROPERTY];
+      if (run === undefined || id !== run.key) {
+        run = { key: id, id: typeof id === 'string' ? id : '', group, records: [], placing: [] };
         runs.push(run);
         if (typeof id !== 'string' || !TX_ID.test(id)) run.error = new InvalidArgumentError(`half record ${i} carries no ${TX_ID_PROPERTY} of 1-64 printable ASCII characters`, { context: { index: i } });
       }
