@@ -16,6 +16,8 @@ export interface CommitLogOptions {
   flushIntervalMs: number;
   /** see MessageStoreOptions.recentCacheBytes; 0 = off */
   recentCacheBytes?: number;
+  /** see MessageStoreOptions.readCacheBlocks; default 128 */
+  readCacheBlocks?: number;
   /** see MessageStoreOptions.preallocateBytes; 0 = off */
   preallocateBytes?: number;
   /** see MessageStoreOptions.preallocateMaxRate; default no limit */
@@ -60,8 +62,8 @@ interface WriteRequest<T> {
  * other queues whose records lie in it read it from memory.
  */
 export const READ_BLOCK = 1024 * 1024;
-/** Blocks the read cache keeps (32 MiB). */
-const READ_CACHE_BLOCKS = 32;
+/** Blocks the read cache keeps by default (128 MiB; see MessageStoreOptions.readCacheBlocks). */
+const READ_CACHE_BLOCKS = 128;
 /** A block is read whole (and cached) for a group that needs at least 1/this of it. */
 const SPARSE_READ_RATIO = 16;
 const FIRST_READ = 4096;
@@ -95,7 +97,7 @@ export class CommitLog<T> {
   private failure: StorageError | undefined;
   private closed = false;
   private readonly recent: RecentRecords;
-  private readonly blocks = new BlockCache(READ_CACHE_BLOCKS);
+  private readonly blocks: BlockCache;
   /** bytes written since rateWindowStart, and the rate of the last window closed (bytes/s) */
   private rateWindowStart = 0;
   private rateWindowBytes = 0;
@@ -109,6 +111,7 @@ export class CommitLog<T> {
     this.segments = segments;
     this.onDurable = onDurable;
     this.recent = new RecentRecords(options.recentCacheBytes ?? 0);
+    this.blocks = new BlockCache(options.readCacheBlocks ?? READ_CACHE_BLOCKS);
   }
 
   static async open<T>(options: CommitLogOptions, onDurable: (payloads: T[]) => void): Promise<CommitLog<T>> {

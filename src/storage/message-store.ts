@@ -40,6 +40,7 @@ const DEFAULTS = {
   cqEntriesPerFile: 300_000,
   checkpointIntervalMs: 1000,
   recentCacheBytes: 0,
+  readCacheBlocks: 128,
   preallocateBytes: 0,
   preallocateMaxRate: 32 * 1024 * 1024,
   beforeCheckpoint: (): Promise<void> => Promise.resolve(),
@@ -61,6 +62,7 @@ function resolveOptions(options: MessageStoreOptions): ResolvedOptions {
   for (const key of positive) if (!Number.isSafeInteger(resolved[key]) || resolved[key] < 1) bad(`${key} must be a positive integer`);
   if (!Number.isSafeInteger(resolved.segmentSize) || resolved.segmentSize < 4096) bad('segmentSize must be an integer >= 4096');
   if (!Number.isSafeInteger(resolved.recentCacheBytes) || resolved.recentCacheBytes < 0) bad('recentCacheBytes must be a non-negative integer');
+  if (!Number.isSafeInteger(resolved.readCacheBlocks) || resolved.readCacheBlocks < 1) bad('readCacheBlocks must be a positive integer');
   if (!Number.isSafeInteger(resolved.preallocateBytes) || resolved.preallocateBytes < 0) bad('preallocateBytes must be a non-negative integer');
   if (typeof resolved.preallocateMaxRate !== 'number' || !(resolved.preallocateMaxRate > 0)) bad('preallocateMaxRate must be a positive number of bytes per second');
   return resolved;
@@ -107,6 +109,7 @@ export class MessageStore {
         flush: resolved.flush,
         flushIntervalMs: resolved.flushIntervalMs,
         recentCacheBytes: resolved.recentCacheBytes,
+        readCacheBlocks: resolved.readCacheBlocks,
         preallocateBytes: resolved.preallocateBytes,
         preallocateMaxRate: resolved.preallocateMaxRate,
         onWarning: (message, context) => resolved.log('warn', message, context),

@@ -78,6 +78,13 @@ export interface MessageStoreOptions {
    */
   recentCacheBytes?: number;
   /**
+   * Older records are read from the files in aligned 1 MiB blocks, and this many of the blocks
+   * read last are kept, so the other queues whose records lie in a block read it from memory.
+   * Default 128 (128 MiB). The queues of a drain drift apart; with 32, a drain of 8 queues read
+   * each block about three times.
+   */
+  readCacheBlocks?: number;
+  /**
    * Zero-filled, synced bytes kept ahead of the tail segment's data, written in the background, so
    * that appends overwrite in place instead of growing the file (a cheaper fdatasync). Recovery
    * treats an all-zero tail as free space. Default 0 (off); the broker turns it on.

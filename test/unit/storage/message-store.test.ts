@@ -193,7 +193,7 @@ describe('MessageStore append and read', () => {
   });
 
   it('reads queues concurrently over more blocks than the read cache keeps, every record intact (evicted blocks\' memory is reused)', async () => {
-    const store = await openStore({ segmentSize: 64 * 1024 * 1024, maxMessageSize: 1024 * 1024 });
+    const store = await openStore({ segmentSize: 64 * 1024 * 1024, maxMessageSize: 1024 * 1024, readCacheBlocks: 32 });
     // 200 records of ~200 KB over 4 queues: about 40 blocks of 1 MiB against a cache of 32.
     const records = Array.from({ length: 200 }, (_, i) => rec({ queueId: i % 4, body: Buffer.alloc(200_000, i % 251) }));
     for (let i = 0; i < records.length; i += 50) await store.append(records.slice(i, i + 50));
@@ -212,6 +212,10 @@ describe('MessageStore append and read', () => {
       const want = Array.from({ length: 50 }, (_, k) => [(k * 4 + q) % 251, (k * 4 + q) % 251, k]).flat();
       expect(seen[q]).toEqual(want);
     }
+  });
+
+  it('refuses a read cache of no blocks', async () => {
+    await expect(MessageStore.open({ dataDir: await dirs.make(), flush: 'sync', readCacheBlocks: 0 })).rejects.toThrow(/readCacheBlocks must be a positive integer/);
   });
 
   it('async flush mode resolves after the write and syncs on a timer', async () => {
