@@ -444,6 +444,7 @@ export class CommitLog<T> {
     }
     if (fromRing) return;
     const { segment, block } = group;
+    if (block === undefined && (await this.copyAcrossBlocks(group, out, at))) return;
     if (block !== undefined) {
       const start = segment.start + block.position;
       let needed = 0;
@@ -459,6 +460,37 @@ export class CommitLog<T> {
       }
     }
     copyRecords(group.locations, await segment.read(group.position, group.length), segment.start + group.position, out, at);
+  }
+
+  /**
+   * A lone record across a block edge, copied from the two cached blocks it lies in when both are
+   * (a drain reads the blocks around it whole), rather than read again: one such record per block
+   * was about 40% of a drain's file reads, each a thread-pool hand-off. False when either is not
+   * cached (or not wholly written), or its load failed: the caller reads the record itself.
+   */
+  private async copyAcrossBlocks(group: ReadGroup, out: Buffer, at: number): Promise<boolean> {
+    if (group.locations.length !== 1) return false;
+    const { segment, position, length } = group;
+    const first = position - (position % READ_BLOCK);
+    const second = first + READ_BLOCK;
+    if (position + length <= second || second + READ_BLOCK > segment.written) return false;
+    if (!this.blocks.has(segment.start + first) || !this.blocks.has(segment.start + second)) return false;
+    // Both are cached (or loading): acquire never calls this.
+    const unused = (): Promise<Buffer> => Promise.reject(new StorageError('read cache: block to load after has()'));
+    const one = this.blocks.acquire(segment.start + first, unused);
+    const two = this.blocks.acquire(segment.start + second, unused);
+    try {
+      const [x, y] = await Promise.all([one.bytes, two.bytes]);
+      const head = second - position;
+      x.copy(out, at, position - first, READ_BLOCK);
+      y.copy(out, at + head, 0, length - head);
+      return true;
+    } catch {
+      return false;
+    } finally {
+      one.release();
+      two.release();
+    }
   }
 
   /**

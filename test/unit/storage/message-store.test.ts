@@ -1,9 +1,10 @@
 import { open as openFile, readdir } from 'node:fs/promises';
 import { join } from 'node:path';
-import { afterEach, describe, expect, it } from 'vitest';
+import { afterEach, describe, expect, it, vi } from 'vitest';
 import { CorruptDataError, IllegalStateError, InvalidArgumentError, MessageTooLargeError, ShuttingDownError } from '../../../src/common/errors.js';
 import { tagHash } from '../../../src/common/tags.js';
 import { MessageStore, RecordType, type MessageStoreOptions } from '../../../src/storage/index.js';
+import { Segment } from '../../../src/storage/segment.js';
 import { captureLog, rec, tempDirs } from './helpers.js';
 
 const dirs = tempDirs();
@@ -211,6 +212,26 @@ describe('MessageStore append and read', () => {
     for (let q = 0; q < 4; q++) {
       const want = Array.from({ length: 50 }, (_, k) => [(k * 4 + q) % 251, (k * 4 + q) % 251, k]).flat();
       expect(seen[q]).toEqual(want);
+    }
+  });
+
+  it('copies a record across a block edge from the blocks around it instead of reading it again', async () => {
+    const store = await openStore({ segmentSize: 64 * 1024 * 1024 });
+    // ~2.6 MB of one queue: records straddle the edges at 1 MiB and 2 MiB; blocks 0 and 1 are whole.
+    const records = Array.from({ length: 2400 }, (_, i) => rec({ text: `r${i}`.padEnd(1000, '.') }));
+    for (let i = 0; i < records.length; i += 500) await store.append(records.slice(i, i + 500));
+    const read = vi.spyOn(Segment.prototype, 'read');
+    try {
+      const { records: got } = await store.readQueue('orders', 0, 0, 2400); // checks each crc
+      expect(got.map((r) => r.body.toString().slice(0, 6).replace(/\.+$/, ''))).toEqual(records.map((_, i) => `r${i}`.slice(0, 6)));
+      const lengths = read.mock.calls.map(([, length]) => length as number);
+      // Block 0, block 1, and the part block at the tail: the record across the 1 MiB edge comes
+      // from blocks 0 and 1; the one across 2 MiB is read alone (block 2 is still being written).
+      expect(lengths.filter((l) => l === 1024 * 1024)).toHaveLength(2);
+      expect(lengths.filter((l) => l < 2000)).toHaveLength(1);
+      expect(read).toHaveBeenCalledTimes(4);
+    } finally {
+      read.mockRestore();
     }
   });
 
