@@ -345,19 +345,9 @@ export class MessageStore {
       const wanted = locations.length > count ? locations.slice(0, count) : locations;
       // One buffer for all of them, each record a view of it: a PULL reply sends it as it is.
       const out = Buffer.allocUnsafe(total);
-      // Block groups first: a record across a block edge is then copied from the blocks around it.
-      const groups = this.log.planReads(wanted);
-      const starts: number[] = new Array(groups.length);
-      let at = 0;
-      groups.forEach((group, i) => {
-        starts[i] = at;
-        for (const loc of group.locations) at += loc.size;
-      });
-      for (const pass of [true, false]) {
-        for (let i = 0; i < groups.length; i++) if ((groups[i]!.block !== undefined) === pass) await this.log.copyGroup(groups[i]!, out, starts[i]!);
-      }
+      await this.log.copyAll(this.log.planReads(wanted), out);
       const records: QueueRecord[] = new Array(count);
-      at = 0;
+      let at = 0;
       for (let i = 0; i < count; i++) {
         const size = wanted[i]!.size;
         records[i] = { bytes: out.subarray(at, at + size), physicalOffset: wanted[i]!.offset, queueOffset: queueOffsets[i]! };
