@@ -15,14 +15,28 @@ async function started(dataDir: string): Promise<BrokerProcess> {
   return b;
 }
 
-/** Everything a fresh group sees on the topic within `ms`, acked. */
-async function drain(endpoints: string, topic: string, ms: number, group = uniqueName('g')): Promise<{ m: ReceivedMessage; at: number }[]> {
-  const consumer = new SimpleConsumer({ endpoints, group, subscriptions: { [topic]: '*' } });
+/**
+ * Everything a fresh group sees on the topic, acked: for `ms`, or, given `expected`, until that many
+ * arrived plus `settleMs` more (to catch a duplicate) or a generous deadline. Waiting on a count
+ * rather than a clock keeps a slow restart on a loaded machine from looking like a lost message.
+ */
+async function drain(
+  endpoints: string,
+  topic: string,
+  ms: number,
+  until?: { expected: number; settleMs: number },
+): Promise<{ m: ReceivedMessage; at: number }[]> {
+  const consumer = new SimpleConsumer({ endpoints, group: uniqueName('g'), subscriptions: { [topic]: '*' } });
   await consumer.start();
   const got: { m: ReceivedMessage; at: number }[] = [];
-  const end = Date.now() + ms;
+  let end = Date.now() + ms;
+  let settling = false;
   try {
     while (Date.now() < end) {
+      if (until !== undefined && !settling && got.length >= until.expected) {
+        settling = true;
+        end = Date.now() + until.settleMs;
+      }
       const batch = await consumer.receive(64, Math.max(0, Math.min(500, end - Date.now())));
       for (const m of batch) got.push({ m, at: Date.now() });
       if (batch.length > 0) await consumer.ack(batch);
@@ -56,7 +70,7 @@ describe('delayed delivery', () => {
     broker = await started(dataDir);
     expect(broker.stderr()).toMatch(/unclean shutdown/);
 
-    const after = await drain(broker.endpoints, topic, Math.max(0, sentAt + 4_500 - Date.now()));
+    const after = await drain(broker.endpoints, topic, sentAt + 20_000 - Date.now(), { expected: 4, settleMs: 500 });
     const byBody = new Map(after.map((g) => [g.m.body.toString(), g]));
     // A fresh group sees every message once: nothing released twice by the restart.
     expect(after.map((g) => g.m.body.toString()).sort()).toEqual(['at', 'early', 'late', 'now']);
