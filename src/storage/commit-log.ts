@@ -48,6 +48,17 @@ interface Placement {
   buffer: Buffer;
 }
 
+interface Round<T> {
+  batch: WriteRequest<T>[];
+  /** where the round's data ends in each segment it wrote, in log order */
+  written: Promise<SegmentEnd[]>;
+}
+
+interface SegmentEnd {
+  segment: Segment;
+  end: number;
+}
+
 interface WriteRequest<T> {
   placements: Placement[];
   payload: T;
@@ -67,16 +78,24 @@ const READ_CACHE_BLOCKS = 128;
 /** A block is read whole (and cached) for a group that needs at least 1/this of it. */
 const SPARSE_READ_RATIO = 16;
 const FIRST_READ = 4096;
+/**
+ * Group-commit rounds on the disk at once. The device overlaps two O_DSYNC writes (measured: 1.5x
+ * the writes a second of one at a time), so a round that arrives while one is on the disk need not
+ * wait out its whole latency: transactions, whose half and end rounds are small and follow each
+ * other, gain most.
+ */
+const ROUNDS_IN_FLIGHT = 2;
 /** The write rate that pauses preallocation is measured over windows of this length. */
 const RATE_WINDOW_MS = 250;
 
 /**
  * The commit log: one append-only sequence of segments shared by all topics. Offsets are handed out
- * synchronously by `append` in call order; a single writer loop writes them strictly in offset order.
- * Group commit: requests that arrive while a round is on the disk are written together by the
- * next round (one writev per segment run). In sync mode the files are opened O_DSYNC, so each
- * writev is durable when it returns: one thread-pool round trip per round, not a write and then an
- * fdatasync. When a round is durable per flush mode, `onDurable` is called synchronously with the
+ * synchronously by `append` in call order. Group commit: what is queued when a round starts is
+ * written by it (one writev per segment run); up to ROUNDS_IN_FLIGHT rounds are on the disk at
+ * once, and a single writer loop answers them strictly in offset order, whichever lands first, so
+ * the acknowledged records are always a prefix of the log. In sync mode the files are opened
+ * O_DSYNC, so each writev is durable when it returns: one thread-pool round trip per round, not a
+ * write and then an fdatasync. When a round is durable per flush mode, `onDurable` is called synchronously with the
  * payloads in log order, then the append promises resolve — so the dispatcher runs before any
  * producer is acknowledged. Between rounds the tail segment keeps zero-filled space ahead of the
  * data (see Segment), so that rounds overwrite in place instead of growing the file; not while
@@ -88,6 +107,9 @@ export class CommitLog<T> {
   private readonly onDurable: (payloads: T[]) => void;
   private readonly segments: Segment[];
   private queue: WriteRequest<T>[] = [];
+  /** rounds on the disk, oldest first: answered strictly in this order */
+  private inFlight: Round<T>[] = [];
+  private startQueued = false;
   private running = false;
   private idleWaiters: (() => void)[] = [];
   private readonly dirty = new Set<Segment>();
@@ -169,6 +191,13 @@ export class CommitLog<T> {
       this.running = true;
       // Deferred so every append issued in the same tick joins the first round.
       queueMicrotask(() => void this.writeLoop());
+    } else if (this.inFlight.length < ROUNDS_IN_FLIGHT && !this.startQueued) {
+      // A round is on the disk and there is room for another: start it once this tick's appends are in.
+      this.startQueued = true;
+      queueMicrotask(() => {
+        this.startQueued = false;
+        if (this.running) this.startRounds();
+      });
     }
     return { offsets, durable };
   }
@@ -207,32 +236,37 @@ export class CommitLog<T> {
   }
 
   private async writeLoop(): Promise<void> {
-    let round = this.startRound();
-    while (round !== undefined) {
-      const { batch, written } = round;
-      let touched: Segment[] | undefined;
+    this.startRounds();
+    while (this.inFlight.length > 0) {
+      const { batch, written } = this.inFlight[0]!;
+      let touched: SegmentEnd[] | undefined;
       try {
         touched = await written;
       } catch (cause) {
         this.failure ??= new StorageError('commit-log write failed; the store refuses further appends', { cause });
       }
+      this.inFlight.shift();
       // The next round goes to the disk before this one is answered: its callers' continuations
       // (replies, dispatch, the next requests) run while the disk works, instead of the disk
-      // waiting for them. Still one round at a time, in offset order.
-      round = this.startRound();
-      if (touched === undefined) {
+      // waiting for them.
+      this.startRounds();
+      // After a failed round, a later one in flight may have landed past the hole it left: it is
+      // refused too (recovery truncates at the hole), so what is acknowledged is a prefix of the log.
+      if (touched === undefined || this.failure !== undefined) {
         for (const r of batch) r.reject(this.failure);
         continue;
       }
+      // Every round before this one is on the file, so its data end is now the data end.
+      for (const { segment, end } of touched) segment.markWritten(end);
       if (this.options.flush === 'async') {
-        for (const segment of touched) this.dirty.add(segment);
+        for (const { segment } of touched) this.dirty.add(segment);
       }
       this.remember(batch);
       this.onDurable(batch.map((r) => r.payload));
       for (const r of batch) r.resolve();
       // Only when nothing waits: under sustained load the zero-fill would double the bytes the
       // disk writes (measured: -8% produce throughput); a light load gets in-place writes.
-      if (round === undefined) this.preallocate();
+      if (this.inFlight.length === 0 && this.queue.length === 0) this.preallocate();
     }
     this.running = false;
     const waiters = this.idleWaiters;
@@ -240,15 +274,23 @@ export class CommitLog<T> {
     for (const w of waiters) w();
   }
 
-  /** Takes what is queued and starts writing it; undefined when nothing is. After a failure, refuses it all. */
-  private startRound(): { batch: WriteRequest<T>[]; written: Promise<Segment[]> } | undefined {
-    while (this.queue.length > 0) {
+  /**
+   * Starts rounds for what is queued while fewer than ROUNDS_IN_FLIGHT are on the disk. A round
+   * that opens a segment waits until none is: it trims the segment before to its written end,
+   * which must not race a write still landing there. After a failure, refuses what is queued.
+   */
+  private startRounds(): void {
+    while (this.queue.length > 0 && this.inFlight.length < ROUNDS_IN_FLIGHT) {
       const batch = this.queue;
+      if (this.failure !== undefined) {
+        this.queue = [];
+        for (const r of batch) r.reject(this.failure);
+        return;
+      }
+      if (this.inFlight.length > 0 && opensSegment(batch)) return;
       this.queue = [];
-      if (this.failure === undefined) return { batch, written: this.writeBatch(batch) };
-      for (const r of batch) r.reject(this.failure);
+      this.inFlight.push({ batch, written: this.writeBatch(batch) });
     }
-    return undefined;
   }
 
   /** Keeps a copy of the durable records just written (see RecentRecords). */
@@ -280,16 +322,23 @@ export class CommitLog<T> {
    * first write is issued synchronously (no await before it), so that it reaches the disk ahead
    * of the callers' continuations the last round queued (see writeLoop).
    */
-  private async writeBatch(batch: WriteRequest<T>[]): Promise<Segment[]> {
-    const touched: Segment[] = [];
+  private async writeBatch(batch: WriteRequest<T>[]): Promise<SegmentEnd[]> {
+    const touched: SegmentEnd[] = [];
     for (const run of runsOf(batch)) {
-      if (run.segment.written === 0) await this.trimBefore(run.segment);
+      if (run.segment.written === 0) {
+        // The trim cuts at the data end, which must count this round's bytes before the roll. A
+        // round that opens a segment is alone on the disk (startRounds), so they are the data end.
+        for (const { segment, end } of touched) segment.markWritten(end);
+        await this.trimBefore(run.segment);
+      }
       const written = await run.segment.writev(run.buffers, run.start);
       this.stats.bytes += written;
       this.noteWritten(written);
       this.stats.writes++;
       if (this.fileOptions.durableWrites) this.stats.fsyncs++;
-      if (touched.at(-1) !== run.segment) touched.push(run.segment);
+      const last = touched.at(-1);
+      if (last?.segment === run.segment) last.end = run.start + written;
+      else touched.push({ segment: run.segment, end: run.start + written });
     }
     return touched;
   }
@@ -560,6 +609,14 @@ function copyRecords(locations: RecordLocation[], buf: Buffer, base: number, out
     buf.copy(out, at, from, from + loc.size);
     at += loc.size;
   }
+}
+
+/** Whether a batch writes the first bytes of a segment (its first write trims the one before). */
+function opensSegment<T>(batch: WriteRequest<T>[]): boolean {
+  for (const request of batch) {
+    for (const p of request.placements) if (p.segment.written === 0) return true;
+  }
+  return false;
 }
 
 /** The placements of a batch as runs of contiguous bytes in one segment, in log order. */

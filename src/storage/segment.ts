@@ -39,7 +39,11 @@ export class Segment {
   private readonly options: SegmentFileOptions;
   /** Bytes handed out by the allocator (>= written). */
   allocated: number;
-  /** Bytes known to be on the file (written, maybe not yet synced): the end of the data. */
+  /**
+   * The end of the data: every byte below it is on the file (written, maybe not yet synced). The
+   * CommitLog moves it (`markWritten`) in log order, so a later write landing first, while an
+   * earlier one is still on the disk, does not move it past a gap.
+   */
   written: number;
   /** File length: the data plus zero-filled free space. */
   capacity: number;
@@ -98,7 +102,8 @@ export class Segment {
 
   /**
    * Writes all buffers contiguously at `position`, retrying short writes. Waits for a
-   * preallocation that covers the range first, so zeros never land on data.
+   * preallocation that covers the range first, so zeros never land on data. Leaves `written` to
+   * the caller (`markWritten`), which knows when the bytes before these are on the file too.
    */
   async writev(buffers: Buffer[], position: number): Promise<number> {
     const handle = this.opened ?? (await this.fileHandle());
@@ -113,9 +118,13 @@ export class Segment {
       done += bytesWritten;
       if (done < total) pending = skipBytes(buffers, done);
     }
-    if (position + total > this.written) this.written = position + total;
-    if (this.written > this.capacity) this.capacity = this.written;
+    if (position + total > this.capacity) this.capacity = position + total;
     return total;
+  }
+
+  /** The bytes below `end` are all on the file (see `written`). */
+  markWritten(end: number): void {
+    if (end > this.written) this.written = end;
   }
 
   async datasync(): Promise<void> {

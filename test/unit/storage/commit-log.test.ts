@@ -1,4 +1,4 @@
-import { open } from 'node:fs/promises';
+import { open, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import { CommitLog, READ_BLOCK, type RecordLocation } from '../../../src/storage/commit-log.js';
@@ -26,6 +26,43 @@ async function readRecords(log: CommitLog<number[]>, locations: RecordLocation[]
     at += l.size;
     return record;
   });
+}
+
+/** FileHandle.prototype.writev, spied: `hold(n)` makes the n-th write (1-based) wait for `release(n)` before it runs. */
+async function gatedWrites(dir: string) {
+  const probe = await open(join(dir, 'probe'), 'w');
+  const fileHandle = Object.getPrototypeOf(probe) as { writev: (...args: unknown[]) => Promise<{ bytesWritten: number }> };
+  await probe.close();
+  const writev = fileHandle.writev;
+  const gates = new Map<number, { open: Promise<void>; release: () => void }>();
+  let calls = 0;
+  const spy = vi.spyOn(fileHandle, 'writev').mockImplementation(async function (this: unknown, ...args: unknown[]) {
+    const gate = gates.get(++calls);
+    if (gate !== undefined) await gate.open;
+    return writev.apply(this, args);
+  });
+  return {
+    spy,
+    hold(n: number): void {
+      let release!: () => void;
+      const open = new Promise<void>((resolve) => (release = resolve));
+      gates.set(n, { open, release });
+    },
+    release(n: number): void {
+      gates.get(n)!.release();
+    },
+  };
+}
+
+/** Resolves once `p` settles or after a few turns of the event loop, telling which. */
+async function settlesSoon(p: Promise<unknown>): Promise<boolean> {
+  let settled = false;
+  p.then(
+    () => (settled = true),
+    () => (settled = true),
+  );
+  for (let i = 0; i < 20 && !settled; i++) await new Promise((resolve) => setTimeout(resolve, 5));
+  return settled;
 }
 
 async function openLog(segmentSize: number) {
@@ -146,6 +183,93 @@ describe('CommitLog', () => {
       expect(dispatched).toEqual([first.offsets, second!.offsets]);
     } finally {
       spy.mockRestore();
+    }
+    await log.close();
+  });
+  it('keeps two rounds on the disk at once and answers them in log order when the second lands first', async () => {
+    const { log, dispatched } = await openLog(4 * 1024 * 1024);
+    const writes = await gatedWrites(await dirs.make());
+    try {
+      // (A segment's first round is alone on the disk; see the roll test below.)
+      await log.append([encodeRecord(rec({ text: 'filler' }), 0, 1)], (o) => o).durable;
+      const dataEnd = log.endOffset;
+      writes.hold(2);
+      const first = log.append([encodeRecord(rec({ text: 'first' }), 0, 1)], (o) => o);
+      await new Promise((resolve) => setImmediate(resolve)); // the first round is on the disk
+      const second = log.append([encodeRecord(rec({ text: 'second' }), 1, 1)], (o) => o);
+      // The second round's write was issued, and lands, while the first is still held.
+      await vi.waitFor(() => expect(writes.spy).toHaveBeenCalledTimes(3));
+      expect(await settlesSoon(second.durable)).toBe(false);
+      expect(dispatched).toHaveLength(1);
+      // Its bytes are on the file, but past a gap: the data end does not move over it.
+      expect(log.segmentList[0]!.written).toBe(dataEnd);
+      writes.release(2);
+      await Promise.all([first.durable, second.durable]);
+      expect(dispatched.slice(1)).toEqual([first.offsets, second.offsets]);
+      expect(log.segmentList[0]!.written).toBe(log.endOffset);
+      const locations = [
+        { offset: first.offsets[0]!, size: second.offsets[0]! - first.offsets[0]! },
+        { offset: second.offsets[0]!, size: log.endOffset - second.offsets[0]! },
+      ];
+      expect((await readRecords(log, locations)).map((r) => r.body.toString())).toEqual(['first', 'second']);
+    } finally {
+      writes.spy.mockRestore();
+    }
+    await log.close();
+  });
+
+  it('refuses a round that landed after one that failed: what is acknowledged is a prefix of the log', async () => {
+    const { log, dispatched } = await openLog(4 * 1024 * 1024);
+    const writes = await gatedWrites(await dirs.make());
+    const writev = writes.spy.getMockImplementation()!;
+    let calls = 0;
+    writes.spy.mockImplementation(async function (this: unknown, ...args: unknown[]) {
+      if (++calls === 2) {
+        await new Promise((resolve) => setTimeout(resolve, 30));
+        throw Object.assign(new Error('EIO: i/o error, write'), { code: 'EIO' });
+      }
+      return writev.apply(this, args);
+    });
+    try {
+      await log.append([encodeRecord(rec({ text: 'filler' }), 0, 1)], (o) => o).durable;
+      const first = log.append([encodeRecord(rec({ text: 'first' }), 0, 1)], (o) => o);
+      await new Promise((resolve) => setImmediate(resolve));
+      const second = log.append([encodeRecord(rec({ text: 'second' }), 1, 1)], (o) => o);
+      await expect(first.durable).rejects.toThrow(/commit-log write failed/);
+      await expect(second.durable).rejects.toThrow(/commit-log write failed/);
+      expect(calls).toBe(3); // the second was on the disk, and landed
+      expect(dispatched).toHaveLength(1);
+      expect(() => log.append([encodeRecord(rec(), 2, 1)], (o) => o)).toThrow(/commit-log write failed/);
+    } finally {
+      writes.spy.mockRestore();
+    }
+    await log.close().catch(() => undefined);
+  });
+
+  it('starts a round that opens a segment only once no other is on the disk, and trims the one before to its data', async () => {
+    const record = (text: string, i: number) => encodeRecord(rec({ text: text.padEnd(1500, '.') }), i, 1);
+    const size = record('x', 0).length;
+    const { log, dispatched } = await openLog(size * 2 + 10);
+    const writes = await gatedWrites(await dirs.make());
+    try {
+      const filler = log.append([record('a', 0)], (o) => o);
+      await filler.durable;
+      writes.hold(2);
+      const first = log.append([record('b', 1)], (o) => o); // the rest of segment 0
+      await new Promise((resolve) => setImmediate(resolve));
+      const second = log.append([record('c', 2)], (o) => o); // opens segment 1
+      expect(log.segmentList).toHaveLength(2);
+      expect(await settlesSoon(second.durable)).toBe(false);
+      expect(writes.spy).toHaveBeenCalledTimes(2); // not issued while the first is held
+      writes.release(2);
+      await Promise.all([first.durable, second.durable]);
+      expect(writes.spy).toHaveBeenCalledTimes(3);
+      expect(dispatched).toEqual([filler.offsets, first.offsets, second.offsets]);
+      const locations = [filler, first, second].map((a) => ({ offset: a.offsets[0]!, size }));
+      expect((await readRecords(log, locations)).map((r) => r.body.toString()[0])).toEqual(['a', 'b', 'c']);
+      expect((await stat(log.segmentList[0]!.path)).size).toBe(size * 2);
+    } finally {
+      writes.spy.mockRestore();
     }
     await log.close();
   });
