@@ -26,7 +26,13 @@ export interface ReleasePointer {
 
 export function encodeReleaseBody(pointers: readonly ReleasePointer[]): Buffer {
   let size = 4;
-  const topics = pointers.map((p) => Buffer.from(p.topic, 'utf8'));
+  // The pointers of one release nearly always share a topic or two: encode each name once.
+  const encoded = new Map<string, Buffer>();
+  const topics = pointers.map((p) => {
+    let t = encoded.get(p.topic);
+    if (t === undefined) encoded.set(p.topic, (t = Buffer.from(p.topic, 'utf8')));
+    return t;
+  });
   for (const t of topics) size += 32 + 2 + t.length;
   const buf = Buffer.allocUnsafe(size);
   putU32(buf, 0, pointers.length);
