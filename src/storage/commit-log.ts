@@ -95,9 +95,9 @@ const RATE_WINDOW_MS = 250;
  * once, and a single writer loop answers them strictly in offset order, whichever lands first, so
  * the acknowledged records are always a prefix of the log. In sync mode the files are opened
  * O_DSYNC, so each writev is durable when it returns: one thread-pool round trip per round, not a
- * write and then an fdatasync. When a round is durable per flush mode, `onDurable` is called synchronously with the
- * payloads in log order, then the append promises resolve — so the dispatcher runs before any
- * producer is acknowledged. Between rounds the tail segment keeps zero-filled space ahead of the
+ * write and then an fdatasync. When a round is durable per flush mode, `onDurable` is called
+ * synchronously with the payloads in log order, then the append promises resolve — so the
+ * dispatcher runs before any producer is acknowledged. Between rounds the tail segment keeps zero-filled space ahead of the
  * data (see Segment), so that rounds overwrite in place instead of growing the file; not while
  * the log is written faster than `preallocateMaxRate`, where appending costs less than zero-filling.
  */
@@ -611,10 +611,14 @@ function copyRecords(locations: RecordLocation[], buf: Buffer, base: number, out
   }
 }
 
-/** Whether a batch writes the first bytes of a segment (its first write trims the one before). */
+/**
+ * Whether a batch writes into a segment with no data yet (its first write trims the one before).
+ * Placements are in log order and a new segment only ever follows, so the last one tells.
+ */
 function opensSegment<T>(batch: WriteRequest<T>[]): boolean {
-  for (const request of batch) {
-    for (const p of request.placements) if (p.segment.written === 0) return true;
+  for (let i = batch.length - 1; i >= 0; i--) {
+    const last = batch[i]!.placements.at(-1);
+    if (last !== undefined) return last.segment.written === 0;
   }
   return false;
 }
