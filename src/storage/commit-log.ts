@@ -97,9 +97,10 @@ const RATE_WINDOW_MS = 250;
  * O_DSYNC, so each writev is durable when it returns: one thread-pool round trip per round, not a
  * write and then an fdatasync. When a round is durable per flush mode, `onDurable` is called
  * synchronously with the payloads in log order, then the append promises resolve — so the
- * dispatcher runs before any producer is acknowledged. Between rounds the tail segment keeps zero-filled space ahead of the
- * data (see Segment), so that rounds overwrite in place instead of growing the file; not while
- * the log is written faster than `preallocateMaxRate`, where appending costs less than zero-filling.
+ * dispatcher runs before any producer is acknowledged. Between rounds the tail segment keeps
+ * zero-filled space ahead of the data (see Segment), so that rounds overwrite in place instead of
+ * growing the file; not while the log is written faster than `preallocateMaxRate`, where appending
+ * costs less than zero-filling.
  */
 export class CommitLog<T> {
   readonly stats: StoreStats = { appends: 0, records: 0, bytes: 0, writes: 0, fsyncs: 0 };

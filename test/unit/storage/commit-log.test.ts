@@ -28,21 +28,37 @@ async function readRecords(log: CommitLog<number[]>, locations: RecordLocation[]
   });
 }
 
-/** FileHandle.prototype.writev, spied: `hold(n)` makes the n-th write (1-based) wait for `release(n)` before it runs. */
-async function gatedWrites(dir: string) {
+/**
+ * FileHandle.prototype.writev, spied, with actions for the n-th call (1-based): `onIssue(n, fn)`
+ * runs `fn` as that write is issued, `hold(n)` keeps it from running until `release(n)`, and
+ * `fail(n, ms)` makes it fail with EIO after `ms` without writing.
+ */
+async function spiedWrites(dir: string) {
   const probe = await open(join(dir, 'probe'), 'w');
   const fileHandle = Object.getPrototypeOf(probe) as { writev: (...args: unknown[]) => Promise<{ bytesWritten: number }> };
   await probe.close();
   const writev = fileHandle.writev;
+  const issued = new Map<number, () => void>();
   const gates = new Map<number, { open: Promise<void>; release: () => void }>();
+  const failures = new Map<number, number>();
   let calls = 0;
   const spy = vi.spyOn(fileHandle, 'writev').mockImplementation(async function (this: unknown, ...args: unknown[]) {
-    const gate = gates.get(++calls);
+    const n = ++calls;
+    issued.get(n)?.();
+    const gate = gates.get(n);
     if (gate !== undefined) await gate.open;
+    const failAfter = failures.get(n);
+    if (failAfter !== undefined) {
+      await new Promise((resolve) => setTimeout(resolve, failAfter));
+      throw Object.assign(new Error('EIO: i/o error, write'), { code: 'EIO' });
+    }
     return writev.apply(this, args);
   });
   return {
     spy,
+    onIssue(n: number, fn: () => void): void {
+      issued.set(n, fn);
+    },
     hold(n: number): void {
       let release!: () => void;
       const open = new Promise<void>((resolve) => (release = resolve));
@@ -50,6 +66,9 @@ async function gatedWrites(dir: string) {
     },
     release(n: number): void {
       gates.get(n)!.release();
+    },
+    fail(n: number, afterMs: number): void {
+      failures.set(n, afterMs);
     },
   };
 }
@@ -162,16 +181,11 @@ describe('CommitLog', () => {
 
   it('starts the next round before answering the last one, so the disk works while the callers run', async () => {
     const { log, dispatched } = await openLog(4 * 1024 * 1024);
-    const probe = await open(join(await dirs.make(), 'probe'), 'w');
-    const fileHandle = Object.getPrototypeOf(probe) as { writev: (...args: unknown[]) => Promise<unknown> };
-    await probe.close();
-    const writev = fileHandle.writev;
+    const writes = await spiedWrites(await dirs.make());
+    const spy = writes.spy;
     let second: { offsets: number[]; durable: Promise<void> } | undefined;
     // The second append arrives while the first round is on the disk.
-    const spy = vi.spyOn(fileHandle, 'writev').mockImplementation(function (this: unknown, ...args: unknown[]) {
-      second ??= log.append([encodeRecord(rec({ text: 'second' }), 1, 1)], (o) => o);
-      return writev.apply(this, args);
-    });
+    writes.onIssue(1, () => (second = log.append([encodeRecord(rec({ text: 'second' }), 1, 1)], (o) => o)));
     try {
       const first = log.append([encodeRecord(rec({ text: 'first' }), 0, 1)], (o) => o);
       const answered = vi.fn();
@@ -188,7 +202,7 @@ describe('CommitLog', () => {
   });
   it('keeps two rounds on the disk at once and answers them in log order when the second lands first', async () => {
     const { log, dispatched } = await openLog(4 * 1024 * 1024);
-    const writes = await gatedWrites(await dirs.make());
+    const writes = await spiedWrites(await dirs.make());
     try {
       // (A segment's first round is alone on the disk; see the roll test below.)
       await log.append([encodeRecord(rec({ text: 'filler' }), 0, 1)], (o) => o).durable;
@@ -220,16 +234,8 @@ describe('CommitLog', () => {
 
   it('refuses a round that landed after one that failed: what is acknowledged is a prefix of the log', async () => {
     const { log, dispatched } = await openLog(4 * 1024 * 1024);
-    const writes = await gatedWrites(await dirs.make());
-    const writev = writes.spy.getMockImplementation()!;
-    let calls = 0;
-    writes.spy.mockImplementation(async function (this: unknown, ...args: unknown[]) {
-      if (++calls === 2) {
-        await new Promise((resolve) => setTimeout(resolve, 30));
-        throw Object.assign(new Error('EIO: i/o error, write'), { code: 'EIO' });
-      }
-      return writev.apply(this, args);
-    });
+    const writes = await spiedWrites(await dirs.make());
+    writes.fail(2, 30);
     try {
       await log.append([encodeRecord(rec({ text: 'filler' }), 0, 1)], (o) => o).durable;
       const first = log.append([encodeRecord(rec({ text: 'first' }), 0, 1)], (o) => o);
@@ -237,7 +243,7 @@ describe('CommitLog', () => {
       const second = log.append([encodeRecord(rec({ text: 'second' }), 1, 1)], (o) => o);
       await expect(first.durable).rejects.toThrow(/commit-log write failed/);
       await expect(second.durable).rejects.toThrow(/commit-log write failed/);
-      expect(calls).toBe(3); // the second was on the disk, and landed
+      expect(writes.spy).toHaveBeenCalledTimes(3); // the second was on the disk, and landed
       expect(dispatched).toHaveLength(1);
       expect(() => log.append([encodeRecord(rec(), 2, 1)], (o) => o)).toThrow(/commit-log write failed/);
     } finally {
@@ -250,7 +256,7 @@ describe('CommitLog', () => {
     const record = (text: string, i: number) => encodeRecord(rec({ text: text.padEnd(1500, '.') }), i, 1);
     const size = record('x', 0).length;
     const { log, dispatched } = await openLog(size * 2 + 10);
-    const writes = await gatedWrites(await dirs.make());
+    const writes = await spiedWrites(await dirs.make());
     try {
       const filler = log.append([record('a', 0)], (o) => o);
       await filler.durable;
