@@ -7,6 +7,12 @@ export class MinHeap<T> {
   private readonly keys: number[] = [];
   private readonly values: T[] = [];
 
+  /** Drops every entry. */
+  clear(): void {
+    this.keys.length = 0;
+    this.values.length = 0;
+  }
+
   get size(): number {
     return this.keys.length;
   }

@@ -221,6 +221,25 @@ describe('TransactionService on a real store', () => {
     expect(table.takeDue(now + 6_000, 10).map((t) => t.id).sort()).toEqual(['a', 'b']);
   });
 
+  it('holds due-heap entries for open transactions, not for every one resolved before its check time', async () => {
+    const { table } = await open();
+    const tx = (i: number | string, state: Transaction['state'], nextCheckAt: number): Transaction => ({ id: `t${i}`, group: 'pg', state, createdAt: 0, checkTimes: 0, nextCheckAt, halves: [] });
+    table.save(tx('open-early', 'PREPARED', 1_000));
+    table.save(tx('open-late', 'PREPARED', 90_000));
+    // What load looks like: each transaction prepared, then resolved long before it would be checked.
+    for (let i = 0; i < 20_000; i++) {
+      table.save(tx(i, 'PREPARED', 10_000 + i));
+      table.save(tx(i, 'COMMITTED', 10_000 + i));
+    }
+    // A heap cannot delete cheaply, so resolved entries stay until it is rebuilt: bounded, not 20,000.
+    const dueEntries = (table as unknown as { due: { size: number } }).due.size;
+    expect(dueEntries).toBeLessThan(5_000);
+    // Rebuilds keep every open transaction's check, in order.
+    expect(table.takeDue(1_000, 10).map((t) => t.id)).toEqual(['topen-early']);
+    expect(table.takeDue(80_000, 10)).toEqual([]);
+    expect(table.takeDue(90_000, 10).map((t) => t.id)).toEqual(['topen-late']);
+  });
+
   it('keeps the newest resolved transactions in memory, oldest out first, none whose resolution level still needs', async () => {
     const { table, metadata } = await open();
     const tx = (i: number | string, state: Transaction['state']): Transaction => ({ id: `t${i}`, group: 'pg', state, createdAt: 0, checkTimes: 0, nextCheckAt: 0, halves: [] });
