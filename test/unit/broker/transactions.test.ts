@@ -208,6 +208,9 @@ describe('TransactionService on a real store', () => {
     expect((await table.listAll(10)).map((t) => t.id).sort()).toEqual(['later', 'long', 'quick']);
   });
 
+  /** A table entry as the service would save it: `t<i>`, of group pg. */
+  const tx = (i: number | string, state: Transaction['state'], nextCheckAt = 0): Transaction => ({ id: `t${i}`, group: 'pg', state, createdAt: 0, checkTimes: 0, nextCheckAt, halves: [] });
+
   it('hands out due transactions in check-time order and only when due', async () => {
     const { service, table } = await open();
     await service.prepare('a', 'pg', [half('a1', 'a')], 0);
@@ -223,7 +226,6 @@ describe('TransactionService on a real store', () => {
 
   it('holds due-heap entries for open transactions, not for every one resolved before its check time', async () => {
     const { table } = await open();
-    const tx = (i: number | string, state: Transaction['state'], nextCheckAt: number): Transaction => ({ id: `t${i}`, group: 'pg', state, createdAt: 0, checkTimes: 0, nextCheckAt, halves: [] });
     table.save(tx('open-early', 'PREPARED', 1_000));
     table.save(tx('open-late', 'PREPARED', 90_000));
     // What load looks like: each transaction prepared, then resolved long before it would be checked.
@@ -242,7 +244,6 @@ describe('TransactionService on a real store', () => {
 
   it('keeps the newest resolved transactions in memory, oldest out first, none whose resolution level still needs', async () => {
     const { table, metadata } = await open();
-    const tx = (i: number | string, state: Transaction['state']): Transaction => ({ id: `t${i}`, group: 'pg', state, createdAt: 0, checkTimes: 0, nextCheckAt: 0, halves: [] });
     // 'tlate' was open when a sync passed, so level holds it as open: its resolution must reach level.
     table.save(tx('late', 'PREPARED'));
     await table.sync();
