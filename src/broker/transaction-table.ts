@@ -112,7 +112,7 @@ export class TransactionTable {
       const size = this.open.size;
       this.open.set(tx.id, tx);
       if (this.open.size > size) this.created.push(tx.id);
-      if (tx.state === 'PREPARED') this.due.push(tx.nextCheckAt, tx.id);
+      this.schedule(tx);
       if (this.due.size > 2 * this.open.size + DUE_SLACK) this.rebuildDue();
     } else {
       this.open.delete(tx.id);
@@ -233,12 +233,17 @@ export class TransactionTable {
    */
   private rebuildDue(): void {
     this.due.clear();
-    for (const tx of this.open.values()) if (tx.state === 'PREPARED') this.due.push(tx.nextCheckAt, tx.id);
+    for (const tx of this.open.values()) this.schedule(tx);
   }
 
   private track(tx: Transaction): void {
     this.persistedOpen.add(tx.id);
     this.open.set(tx.id, tx);
+    this.schedule(tx);
+  }
+
+  /** A PREPARED transaction's next check in the due heap (PARKED ones wait for an operator). */
+  private schedule(tx: Transaction): void {
     if (tx.state === 'PREPARED') this.due.push(tx.nextCheckAt, tx.id);
   }
 
